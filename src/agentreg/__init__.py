@@ -1,0 +1,3 @@
+"""agentreg: a registry and live inventory for agentic infrastructure."""
+
+__version__ = "0.1.0"

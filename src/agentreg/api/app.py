@@ -1,0 +1,86 @@
+"""The application factory: FastAPI for every route, behind the fast lane for the hot read paths."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from agentreg import __version__
+from agentreg.api import errors
+from agentreg.api.fastlane import ASGIApp, FastLane, Receive, Scope, Send
+from agentreg.api.metrics import Metrics
+from agentreg.api.observe import Observe
+from agentreg.api.routes import health
+from agentreg.api.routes.v1 import aliases, batch, resources
+from agentreg.config import Settings
+from agentreg.services.demo import load_examples
+from agentreg.store import migrate
+from agentreg.store.factory import create_store
+from agentreg.store.interface import Store
+
+DESCRIPTION = """\
+Registry and live inventory for agentic infrastructure: publish immutable, SemVer-versioned agents
+(A2A AgentCard), MCP servers (server.json), skills and models; resolve refs, aliases and ranges; serve an
+agent's active config on the hot path.
+
+Errors on /v1 use one envelope: `{"error": {"code", "message", "details": [{"field", "issue"}], "request_id"}}`.
+"""
+
+
+@dataclass
+class AgentRegApp:
+    """The ASGI app uvicorn serves, with handles on its parts for tests and benchmarks."""
+
+    asgi: ASGIApp
+    api: FastAPI
+    store: Store
+    metrics: Metrics
+    fast_lane: FastLane | None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.asgi(scope, receive, send)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    run_migrations: bool = True,
+    demo_dir: Path | None = None,
+) -> AgentRegApp:
+    """Build the app. With ``store`` given, the caller owns it (starts, migrates and closes it)."""
+    settings = settings or Settings.from_env()
+    owns_store = store is None
+    the_store: Store = store if store is not None else create_store(settings.effective_database_url)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if owns_store:
+            if run_migrations:
+                await migrate.upgrade(settings.effective_database_url)
+            await the_store.start()
+        if demo_dir is not None:
+            await load_examples(the_store, demo_dir)
+        try:
+            yield
+        finally:
+            if owns_store:
+                await the_store.close()
+
+    api = FastAPI(title="agentreg", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    api.state.store = the_store
+    api.state.metrics = metrics
+    api.state.settings = settings
+    errors.install(api)
+    api.include_router(health.router)
+    api.include_router(batch.router)
+    api.include_router(aliases.router)
+    api.include_router(resources.router)
+    observed = Observe(api, metrics)
+    lane = FastLane(observed, the_store, metrics, settings.cache_entries) if settings.fast_lane else None
+    return AgentRegApp(asgi=lane or observed, api=api, store=the_store, metrics=metrics, fast_lane=lane)

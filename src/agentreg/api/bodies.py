@@ -1,0 +1,58 @@
+"""Reading request bodies: size limits, media types, JSON/YAML decoding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from agentreg.domain.errors import TooLarge, Unsupported
+from agentreg.domain.streams import StreamItem, parse_one, parse_stream
+
+MIB = 1024 * 1024
+DOCUMENT_LIMIT = 1 * MIB
+APPLY_LIMIT = 10 * MIB
+_MEDIA = {
+    "application/json",
+    "application/yaml",
+    "application/x-yaml",
+    "text/yaml",
+    "text/x-yaml",
+    "text/plain",
+}
+
+
+def media_type(request: Request) -> str:
+    content_type = request.headers.get("content-type", "application/json")
+    media = content_type.split(";")[0].strip().lower()
+    if media not in _MEDIA and not media.endswith("+json") and not media.endswith("+yaml"):
+        raise Unsupported(f"unsupported media type {media!r}: send application/json or application/yaml")
+    return media
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the body is {declared} bytes; the limit here is {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def one_document(request: Request) -> Any:
+    media = media_type(request)
+    return parse_one(await read_limited(request, DOCUMENT_LIMIT), media)
+
+
+async def document_stream(request: Request) -> list[StreamItem]:
+    media = media_type(request)
+    return parse_stream(await read_limited(request, APPLY_LIMIT), media)
+
+
+async def json_body(request: Request, limit: int = DOCUMENT_LIMIT) -> Any:
+    return parse_one(await read_limited(request, limit), "application/json")

@@ -1,0 +1,55 @@
+"""An in-process LRU of rendered hot-path responses, trusted only while the store's change token holds.
+
+Each entry remembers the change token read *before* its answer was computed, so a write that commits
+while the answer is being computed makes the entry stale at once rather than cached wrong.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from agentreg.domain.errors import AgentRegError
+
+
+@dataclass(frozen=True, slots=True)
+class CachedResponse:
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+    etag: bytes | None
+    token: int
+    expires_at: float | None = None  # monotonic time; for answers that depend on the clock
+    error: AgentRegError | None = None  # rendered per request, so the body carries that request's id
+
+
+class ResponseCache:
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[Hashable, CachedResponse] = OrderedDict()
+
+    def get(self, key: Hashable, token: int) -> CachedResponse | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.token != token or (entry.expires_at is not None and entry.expires_at <= time.monotonic()):
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: Hashable, entry: CachedResponse) -> None:
+        if self.max_entries <= 0:
+            return
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

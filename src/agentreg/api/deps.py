@@ -1,0 +1,39 @@
+"""Request dependencies as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from agentreg.api.auth import authenticate
+from agentreg.domain.errors import NotFound
+from agentreg.domain.kinds import Kind, kind_from_plural
+from agentreg.domain.principals import Principal
+from agentreg.store.interface import Store
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _actor(request: Request) -> Principal:
+    return authenticate(request.headers)
+
+
+def _kind(plural: Annotated[str, Path(description="agents, mcp-servers, skills or models")]) -> Kind:
+    kind = kind_from_plural(plural)
+    if kind is None:
+        raise NotFound(f"no such collection /v1/{plural}; use agents, mcp-servers, skills or models")
+    return kind
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+ActorDep = Annotated[Principal, Depends(_actor)]
+KindDep = Annotated[Kind, Depends(_kind)]
+NamespacePath = Annotated[str, Path(min_length=1, max_length=200)]
+NamePath = Annotated[str, Path(min_length=1, max_length=200)]
+SelectorPath = Annotated[
+    str, Path(min_length=1, max_length=255, description="version, 'latest', alias or range")
+]

@@ -1,0 +1,119 @@
+"""The one place that knows HTTP statuses: domain errors → status + error code, and the error envelope."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from agentreg.domain.errors import (
+    AgentRegError,
+    Conflict,
+    FieldIssue,
+    Forbidden,
+    Invalid,
+    InvalidRequest,
+    Malformed,
+    NotFound,
+    PreconditionFailed,
+    TooLarge,
+    Unauthenticated,
+    Unresolved,
+    Unsupported,
+)
+
+log = logging.getLogger("agentreg.api")
+
+# Most specific first: the first class in an error's MRO that is listed here decides.
+ERRORS: dict[type[AgentRegError], tuple[int, str]] = {
+    Malformed: (400, "malformed"),
+    Unauthenticated: (401, "unauthenticated"),
+    Forbidden: (403, "forbidden"),
+    NotFound: (404, "not_found"),
+    Unresolved: (409, "unresolved_ref"),
+    Conflict: (409, "conflict"),
+    PreconditionFailed: (412, "precondition_failed"),
+    TooLarge: (413, "too_large"),
+    Unsupported: (415, "unsupported_media_type"),
+    InvalidRequest: (422, "invalid_request"),
+    Invalid: (422, "invalid_document"),
+}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable"}
+
+
+def status_and_code(error: AgentRegError) -> tuple[int, str]:
+    for cls in type(error).__mro__:
+        if cls in ERRORS:
+            return ERRORS[cls]
+    return 500, "internal"
+
+
+def error_payload(
+    code: str, message: str, details: tuple[FieldIssue, ...] | list[FieldIssue], request_id: str | None
+) -> dict[str, object]:
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": [{"field": d.field, "issue": d.issue} for d in details],
+            "request_id": request_id,
+        }
+    }
+
+
+def error_body(error: AgentRegError, request_id: str | None) -> tuple[int, bytes]:
+    status, code = status_and_code(error)
+    return status, json.dumps(error_payload(code, error.message, error.details, request_id)).encode()
+
+
+def request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _json(status: int, payload: dict[str, object], headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(payload, status_code=status, headers=headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AgentRegError)
+    status, code = status_and_code(exc)
+    return _json(status, error_payload(code, exc.message, exc.details, request_id_of(request)))
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    details = []
+    for error in exc.errors():
+        location = [str(p) for p in error.get("loc", ())]
+        where = location[0] if location else "request"
+        path = "/" + "/".join(location[1:]) if len(location) > 1 else ""
+        field = f"{path}" if where == "body" else f"/{location[-1]}" if location else ""
+        details.append(FieldIssue(field, f"{error.get('msg', 'invalid')} (in {where})"))
+    message = details[0].field + ": " + details[0].issue if details else "invalid request"
+    return _json(422, error_payload("invalid_request", message, details, request_id_of(request)))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    return _json(
+        exc.status_code, error_payload(code, message, [], request_id_of(request)), dict(exc.headers or {})
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # Never leak internals: the log has the traceback, the client gets the request id to quote.
+    log.exception("unhandled error", extra={"request_id": request_id_of(request)})
+    return _json(500, error_payload("internal", "internal server error", [], request_id_of(request)))
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(AgentRegError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,154 @@
+"""The hot read paths as a lean ASGI app in front of FastAPI, answering from an invalidated cache.
+
+Served here (GET/HEAD, no query string):
+    /v1/{plural}/{namespace}/{name}/versions/{selector}
+    /v1/agents/{namespace}/{name}/versions/{selector}/resolved
+Everything else, including these paths with query parameters, goes to FastAPI. On a miss the same
+service functions and renderers as the FastAPI routes compute the answer, so both lanes agree byte for
+byte; authentication and tenant scoping go through the same ``authenticate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from agentreg.api import render
+from agentreg.api.auth import authenticate
+from agentreg.api.cache import CachedResponse, ResponseCache
+from agentreg.api.errors import error_body
+from agentreg.api.metrics import Metrics
+from agentreg.domain.errors import AgentRegError, NotFound, Unresolved
+from agentreg.domain.kinds import Kind, kind_from_plural
+from agentreg.services import catalog, resolve
+from agentreg.store.interface import Store
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+VERSION_ROUTE = "/v1/{plural}/{namespace}/{name}/versions/{selector}"
+RESOLVED_ROUTE = "/v1/agents/{namespace}/{name}/versions/{selector}/resolved"
+_JSON = (b"content-type", b"application/json")
+_NO_CACHE = (b"cache-control", b"no-cache")
+# Answers that are the same for every caller of a tenant and safe to remember until the next change.
+_CACHEABLE_ERRORS = (NotFound, Unresolved)
+
+
+def version_etag(digest: str) -> str:
+    return f'"{digest}"'
+
+
+def resolved_etag(digests: list[str]) -> str:
+    return '"' + hashlib.sha256("\n".join(digests).encode()).hexdigest() + '"'
+
+
+def etag_matches(if_none_match: bytes | str | None, etag: bytes | str) -> bool:
+    """RFC 9110 weak comparison for If-None-Match (``*``, lists, ``W/`` prefixes)."""
+    if not if_none_match:
+        return False
+    header = if_none_match.decode("latin-1") if isinstance(if_none_match, bytes) else if_none_match
+    wanted = etag.decode("latin-1") if isinstance(etag, bytes) else etag
+    for candidate in header.split(","):
+        tag = candidate.strip()
+        if tag == "*" or tag.removeprefix("W/") == wanted.removeprefix("W/"):
+            return True
+    return False
+
+
+class FastLane:
+    def __init__(self, app: ASGIApp, store: Store, metrics: Metrics, max_entries: int) -> None:
+        self.app = app
+        self.store = store
+        self.metrics = metrics
+        self.cache = ResponseCache(max_entries)
+        self._seq = 0
+        self._prefix = os.urandom(4).hex()
+        self._done = {
+            route: (
+                metrics.latency.labels("GET", route),
+                {s: metrics.requests.labels("GET", route, str(s)) for s in (200, 304, 404, 409)},
+            )
+            for route in (VERSION_ROUTE, RESOLVED_ROUTE)
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or scope["query_string"]:
+            return await self.app(scope, receive, send)
+        parts = scope["path"].split("/")
+        # ["", "v1", plural, namespace, name, "versions", selector(, "resolved")]
+        if len(parts) not in (7, 8) or parts[1] != "v1" or parts[5] != "versions" or not parts[6]:
+            return await self.app(scope, receive, send)
+        resolved = len(parts) == 8
+        if resolved and (parts[7] != "resolved" or parts[2] != "agents"):
+            return await self.app(scope, receive, send)
+        kind = kind_from_plural(parts[2])
+        if kind is None:
+            return await self.app(scope, receive, send)
+        await self._serve(scope, send, kind, parts[3], parts[4], parts[6], resolved)
+
+    async def _serve(
+        self, scope: Scope, send: Send, kind: Kind, namespace: str, name: str, selector: str, resolved: bool
+    ) -> None:
+        started = time.perf_counter()
+        headers = dict(scope["headers"])
+        actor = authenticate(
+            {k.decode("latin-1"): v.decode("latin-1") for k, v in headers.items() if k == b"authorization"}
+        )
+        key = (actor.tenant, kind, namespace, name, selector, resolved)
+        token = self.store.changes.token()
+        entry = self.cache.get(key, token)
+        if entry is None:
+            self.metrics.cache_misses.inc()
+            entry = await self._compute(actor, kind, namespace, name, selector, resolved, token)
+            if entry.token == token:
+                self.cache.put(key, entry)
+        else:
+            self.metrics.cache_hits.inc()
+        request_id = headers.get(b"x-request-id") or self._next_id()
+        status, body = entry.status, entry.body
+        if entry.error is not None:
+            status, body = error_body(entry.error, request_id.decode("latin-1"))
+        if entry.etag is not None and etag_matches(headers.get(b"if-none-match"), entry.etag):
+            status, body = 304, b""
+        response_headers = [*entry.headers, (b"x-request-id", request_id)]
+        if status != 304:
+            response_headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+        latency, counters = self._done[RESOLVED_ROUTE if resolved else VERSION_ROUTE]
+        latency.observe(time.perf_counter() - started)
+        counter = counters.get(status)
+        if counter is None:
+            counter = self.metrics.requests.labels(
+                "GET", RESOLVED_ROUTE if resolved else VERSION_ROUTE, str(status)
+            )
+        counter.inc()
+
+    def _next_id(self) -> bytes:
+        self._seq += 1
+        return f"{self._prefix}-{self._seq}".encode()
+
+    async def _compute(
+        self, actor: Any, kind: Kind, namespace: str, name: str, selector: str, resolved: bool, token: int
+    ) -> CachedResponse:
+        try:
+            if resolved:
+                view = await resolve.resolve_agent(self.store, actor, namespace, name, selector)
+                body = render.resolved_out(view).model_dump_json().encode()
+                etag = resolved_etag(view.digests())
+            else:
+                version = await catalog.get_version(self.store, actor, kind, namespace, name, selector)
+                body = render.version_out(version).model_dump_json().encode()
+                etag = version_etag(version.version.digest)
+        except AgentRegError as exc:
+            # Only answers that hold until the next change may be cached; others get a token never seen.
+            cached_token = token if isinstance(exc, _CACHEABLE_ERRORS) else -1
+            return CachedResponse(0, b"", (_JSON, _NO_CACHE), None, cached_token, error=exc)
+        encoded = etag.encode()
+        return CachedResponse(200, body, (_JSON, _NO_CACHE, (b"etag", encoded)), encoded, token)

@@ -1,0 +1,27 @@
+"""JSON responses with ETags and conditional GETs."""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import Request, Response
+from pydantic import BaseModel
+
+from agentreg.api.fastlane import etag_matches
+from agentreg.api.schemas import ErrorOut
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorOut} for code in (400, 404, 409, 412, 413, 415, 422)
+}
+
+
+def json_model(request: Request, model: BaseModel, *, status: int = 200, etag: str | None = None) -> Response:
+    body = model.model_dump_json().encode()
+    if etag is None and request.method in ("GET", "HEAD"):
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"cache-control": "no-cache"}
+    if etag is not None:
+        headers["etag"] = etag
+        if status == 200 and etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+    return Response(body, status_code=status, media_type="application/json", headers=headers)

@@ -1,0 +1,160 @@
+"""Wire models of the /v1 API. Pydantic only (no FastAPI, no storage): the SDK imports them too."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+
+class Issue(Wire):
+    field: str = Field(description="RFC 6901 JSON pointer to the field at fault")
+    issue: str
+
+
+class ErrorInfo(Wire):
+    code: str
+    message: str
+    details: list[Issue] = []
+    request_id: str | None = None
+
+
+class ErrorOut(Wire):
+    error: ErrorInfo
+
+
+class VersionStatus(Wire):
+    digest: str = Field(
+        description="sha256 over the canonical JSON (RFC 8785) of apiVersion, kind, identity, spec"
+    )
+    publishedAt: datetime
+    publishedBy: str
+    origin: str
+    warnings: list[Issue] = []
+
+
+class VersionOut(Wire):
+    document: dict[str, Any]
+    status: VersionStatus
+
+
+class VersionSummary(Wire):
+    version: str
+    title: str = ""
+    status: VersionStatus
+
+
+class VersionList(Wire):
+    kind: str
+    namespace: str
+    name: str
+    items: list[VersionSummary]
+
+
+class ResourceOut(Wire):
+    kind: str
+    namespace: str
+    name: str
+    title: str
+    description: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    latest: VersionSummary | None
+    versionCount: int
+    aliases: dict[str, str] = {}
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class ResourcePage(Wire):
+    items: list[ResourceOut]
+    nextCursor: str | None = None
+
+
+class ResourcePatch(Wire):
+    """JSON Merge Patch of labels and annotations (null removes a key)."""
+
+    model_config = ConfigDict(extra="forbid")
+    labels: dict[str, str | None] | None = None
+    annotations: dict[str, str | None] | None = None
+
+
+class PublishOut(Wire):
+    result: Literal["created", "unchanged"]
+    document: dict[str, Any]
+    status: VersionStatus
+    warnings: list[Issue] = []
+
+
+class ApplyItemOut(Wire):
+    index: int
+    kind: str | None = None
+    name: str | None = None
+    version: str | None = None
+    result: Literal["created", "unchanged", "failed", "valid"]
+    digest: str | None = None
+    warnings: list[Issue] = []
+    error: ErrorInfo | None = None
+
+
+class ApplyOut(Wire):
+    results: list[ApplyItemOut]
+
+
+class AliasIn(Wire):
+    model_config = ConfigDict(extra="forbid")
+    version: str = Field(min_length=1, max_length=255)
+
+
+class AliasOut(Wire):
+    alias: str
+    version: str
+    updatedAt: datetime
+    updatedBy: str
+
+
+class AliasList(Wire):
+    items: list[AliasOut]
+
+
+class DependencyOut(Wire):
+    field: str = Field(description="JSON pointer of the ref in the referring document")
+    ref: str
+    kind: str
+    namespace: str
+    name: str
+    version: str
+    document: dict[str, Any]
+    status: VersionStatus
+    dependencies: list[DependencyOut] = []
+
+
+class ResolvedOut(Wire):
+    document: dict[str, Any]
+    status: VersionStatus
+    dependencies: list[DependencyOut]
+
+
+class ResolveIn(Wire):
+    model_config = ConfigDict(extra="forbid")
+    refs: list[str] = Field(min_length=1, max_length=200)
+
+
+class ResolveItemOut(Wire):
+    ref: str
+    kind: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    version: str | None = None
+    document: dict[str, Any] | None = None
+    status: VersionStatus | None = None
+    error: ErrorInfo | None = None
+
+
+class ResolveOut(Wire):
+    results: list[ResolveItemOut]

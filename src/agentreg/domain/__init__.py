@@ -1,0 +1,1 @@
+"""Pure types and rules: names, refs, semver, kinds, documents, digests, errors. No I/O."""

@@ -1,0 +1,83 @@
+"""Typed domain errors; the API maps each class to one HTTP status and error code.
+
+AgentRegError
+├── Malformed          the request body cannot be parsed at all (bad JSON/YAML, wrong media type)
+├── Invalid            parsed, but fails validation; carries field-level details
+├── NotFound           no such object (or it belongs to a tenant the caller cannot see)
+├── Conflict           the change contradicts stored state (same version, other content)
+├── PreconditionFailed an If-Match precondition did not hold
+├── TooLarge           the body exceeds the size limit
+├── Unauthenticated    no or bad credentials
+└── Forbidden          authenticated, but not allowed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Self
+
+
+@dataclass(frozen=True, slots=True)
+class FieldIssue:
+    """One problem with one field; ``field`` is an RFC 6901 JSON pointer into the input."""
+
+    field: str
+    issue: str
+
+
+class AgentRegError(Exception):
+    """Base of every error agentreg raises on purpose."""
+
+    def __init__(self, message: str, details: Sequence[FieldIssue] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: tuple[FieldIssue, ...] = tuple(details)
+
+
+class Malformed(AgentRegError):
+    """The input could not be parsed."""
+
+
+class Invalid(AgentRegError):
+    """The input parsed but is not valid; ``details`` names every field at fault."""
+
+    @classmethod
+    def at(cls, field: str, issue: str) -> Self:
+        return cls(f"{field or '/'}: {issue}", [FieldIssue(field, issue)])
+
+
+class InvalidRequest(Invalid):
+    """A request parameter (not a document) is invalid."""
+
+
+class Unsupported(AgentRegError):
+    """The body's media type is not one this endpoint accepts."""
+
+
+class NotFound(AgentRegError):
+    """The object does not exist or is not visible to the caller."""
+
+
+class Conflict(AgentRegError):
+    """The request contradicts what is stored."""
+
+
+class Unresolved(Conflict):
+    """A ref in a stored spec cannot be resolved to a version now."""
+
+
+class PreconditionFailed(AgentRegError):
+    """An If-Match precondition did not hold."""
+
+
+class TooLarge(AgentRegError):
+    """The request body is larger than allowed."""
+
+
+class Unauthenticated(AgentRegError):
+    """Credentials are missing or invalid."""
+
+
+class Forbidden(AgentRegError):
+    """The caller may not do this."""

@@ -1,0 +1,86 @@
+"""Which version a selector means: ordering, ``latest``, aliases, exact versions and ranges. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol, TypeVar
+
+from agentreg.domain.names import Selector, SelectorType
+from agentreg.domain.semver import SemVer, parse_range, parse_semver
+
+
+class Versioned(Protocol):
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def id(self) -> int:
+        """Publish order: a larger id was published later."""
+
+
+V = TypeVar("V", bound=Versioned)
+
+
+def sort_key(item: Versioned) -> tuple[int, SemVer | None, int]:
+    semver = parse_semver(item.version)
+    # SemVer versions rank above every non-SemVer one; those rank by publish order.
+    return (1, semver, item.id) if semver is not None else (0, None, item.id)
+
+
+def newest_first(items: Sequence[V]) -> list[V]:
+    semvers = [(parse_semver(i.version), i) for i in items]
+    ranked = sorted(
+        ((s, i) for s, i in semvers if s is not None), key=lambda p: (p[0], p[1].id), reverse=True
+    )
+    literal = sorted((i for s, i in semvers if s is None), key=lambda i: i.id, reverse=True)
+    return [i for _, i in ranked] + literal
+
+
+def latest(items: Sequence[V]) -> V | None:
+    """The highest release; else the highest pre-release; else the newest non-SemVer version."""
+    best_release: tuple[SemVer, V] | None = None
+    best_pre: tuple[SemVer, V] | None = None
+    newest_literal: V | None = None
+    for item in items:
+        semver = parse_semver(item.version)
+        if semver is None:
+            if newest_literal is None or item.id > newest_literal.id:
+                newest_literal = item
+        elif semver.is_prerelease:
+            if best_pre is None or semver > best_pre[0]:
+                best_pre = (semver, item)
+        elif best_release is None or semver > best_release[0]:
+            best_release = (semver, item)
+    if best_release is not None:
+        return best_release[1]
+    if best_pre is not None:
+        return best_pre[1]
+    return newest_literal
+
+
+def select(items: Sequence[V], aliases: Mapping[str, str], selector: Selector) -> V | None:
+    """The version ``selector`` picks among ``items`` (aliases map alias → version string), or None."""
+    if selector.type == SelectorType.LATEST:
+        return latest(items)
+    for item in items:
+        if item.version == selector.text:
+            return item
+    if selector.type == SelectorType.EXACT:
+        wanted = parse_semver(selector.text)
+        return next((i for i in items if parse_semver(i.version) == wanted), None)
+    if selector.type == SelectorType.ALIAS:
+        target = aliases.get(selector.text)
+        return next((i for i in items if i.version == target), None) if target is not None else None
+    if selector.type == SelectorType.RANGE:
+        wanted_range = parse_range(selector.text)
+        best: tuple[SemVer, V] | None = None
+        for item in items:
+            semver = parse_semver(item.version)
+            if (
+                semver is not None
+                and wanted_range.satisfied_by(semver)
+                and (best is None or semver > best[0])
+            ):
+                best = (semver, item)
+        return best[1] if best is not None else None
+    return None

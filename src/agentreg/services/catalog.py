@@ -1,0 +1,130 @@
+"""Reading the catalog: resources, their versions, and the version a selector picks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+
+from agentreg.domain import resolution
+from agentreg.domain.errors import InvalidRequest, NotFound
+from agentreg.domain.kinds import Kind
+from agentreg.domain.names import Selector, SelectorType, parse_selector
+from agentreg.domain.principals import Principal
+from agentreg.services.views import ResourceView, VersionView
+from agentreg.store.interface import ResourceQuery, ResourceRow, Store, Tx, VersionRow
+
+
+def encode_cursor(namespace: str, name: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([namespace, name]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        namespace, name = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidRequest.at("/cursor", "is not a cursor this server issued") from None
+    if not isinstance(namespace, str) or not isinstance(name, str):
+        raise InvalidRequest.at("/cursor", "is not a cursor this server issued")
+    return namespace, name
+
+
+def parse_label_filters(filters: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for text in filters:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise InvalidRequest.at("/label", f"label filter {text!r} must look like key=value")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+async def list_resources(
+    store: Store,
+    actor: Principal,
+    kind: Kind,
+    *,
+    namespace: str | None = None,
+    labels: Sequence[str] = (),
+    text: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[ResourceView], str | None]:
+    query = ResourceQuery(
+        tenant_id=actor.tenant,
+        kind=kind.value,
+        namespace=namespace,
+        labels=parse_label_filters(labels),
+        text=text or None,
+        after=decode_cursor(cursor) if cursor else None,
+        limit=limit + 1,
+    )
+    async with store.read() as tx:
+        rows = await tx.list_resources(query)
+        page = rows[:limit]
+        versions = await tx.latest_versions([r.id for r in page])
+    views = [
+        ResourceView(
+            resource=r,
+            latest=resolution.latest(versions.get(r.id, [])),
+            version_count=len(versions.get(r.id, [])),
+        )
+        for r in page
+    ]
+    next_cursor = encode_cursor(page[-1].namespace, page[-1].name) if len(rows) > limit else None
+    return views, next_cursor
+
+
+async def find_resource(tx: Tx, actor: Principal, kind: Kind, namespace: str, name: str) -> ResourceRow:
+    resource = await tx.get_resource(actor.tenant, kind.value, namespace, name)
+    if resource is None:
+        raise NotFound(f"{kind.value} {namespace}/{name} not found")
+    return resource
+
+
+async def get_resource(store: Store, actor: Principal, kind: Kind, namespace: str, name: str) -> ResourceView:
+    async with store.read() as tx:
+        resource = await find_resource(tx, actor, kind, namespace, name)
+        versions = await tx.list_versions(resource.id)
+        aliases = await tx.list_aliases(resource.id)
+    return ResourceView(resource, resolution.latest(versions), len(versions), tuple(aliases))
+
+
+async def list_versions(
+    store: Store, actor: Principal, kind: Kind, namespace: str, name: str
+) -> tuple[ResourceRow, list[VersionRow]]:
+    async with store.read() as tx:
+        resource = await find_resource(tx, actor, kind, namespace, name)
+        versions = await tx.list_versions(resource.id)
+    return resource, resolution.newest_first(versions)
+
+
+async def select_version(tx: Tx, resource: ResourceRow, selector: Selector) -> VersionRow:
+    versions = await tx.list_versions(resource.id)
+    aliases: dict[str, str] = {}
+    if selector.type == SelectorType.ALIAS:
+        aliases = {a.alias: a.version for a in await tx.list_aliases(resource.id)}
+    chosen = resolution.select(versions, aliases, selector)
+    if chosen is None:
+        full = f"{resource.kind} {resource.namespace}/{resource.name}"
+        if selector.type == SelectorType.ALIAS:
+            raise NotFound(f"{full} has no alias or version {selector.text!r}")
+        raise NotFound(f"no version of {full} matches {selector.text!r}")
+    return chosen
+
+
+async def view_version(
+    tx: Tx, actor: Principal, kind: Kind, namespace: str, name: str, selector: Selector
+) -> VersionView:
+    resource = await find_resource(tx, actor, kind, namespace, name)
+    version = await select_version(tx, resource, selector)
+    return VersionView(resource, version, await tx.version_document(version.id))
+
+
+async def get_version(
+    store: Store, actor: Principal, kind: Kind, namespace: str, name: str, selector_text: str
+) -> VersionView:
+    selector = parse_selector(selector_text, "/selector")
+    async with store.read() as tx:
+        return await view_version(tx, actor, kind, namespace, name, selector)

@@ -1,0 +1,302 @@
+"""Publishing versions: one document, or a batch applied in dependency order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from agentreg.domain import resolution
+from agentreg.domain.documents import ValidatedDocument, parse_document
+from agentreg.domain.errors import AgentRegError, Conflict, FieldIssue, Invalid, Malformed, NotFound
+from agentreg.domain.kinds import Kind
+from agentreg.domain.principals import Principal
+from agentreg.services import audit
+from agentreg.services.catalog import select_version
+from agentreg.services.views import PublishOutcome, VersionView
+from agentreg.store.interface import NewVersion, RefRow, ResourceRow, Store, Tx, VersionRow
+
+PUBLISHED = "published"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def publish(
+    store: Store, actor: Principal, raw: Any, *, expected_kind: Kind | None = None, origin: str = PUBLISHED
+) -> PublishOutcome:
+    """Validate (before any transaction), then store the version; identical content is a no-op."""
+    validated = parse_document(raw, expected_kind)
+    return await _publish_validated(store, actor, validated, origin=origin, batch=frozenset())
+
+
+async def _publish_validated(
+    store: Store,
+    actor: Principal,
+    validated: ValidatedDocument,
+    *,
+    origin: str,
+    batch: frozenset[tuple[str, str, str]],
+) -> PublishOutcome:
+    doc = validated.document
+    now = _now()
+    async with store.begin() as tx:
+        await tx.lock(f"resource:{doc.kind.value}/{doc.full_name}")
+        claimed = await _claim_namespace(tx, actor, doc.namespace, now)
+        resource = await tx.get_resource(actor.tenant, doc.kind.value, doc.namespace, doc.name)
+        existing = await _existing(tx, resource, validated)
+        if existing is not None and resource is not None:
+            return PublishOutcome(
+                "unchanged",
+                await _view(tx, resource, existing),
+                await _ref_warnings(tx, actor, validated, batch),
+            )
+        if resource is None:
+            resource = await tx.insert_resource(actor.tenant, doc.kind.value, doc.namespace, doc.name, now)
+        version = await tx.insert_version(_new_version(resource, validated, origin, actor, now))
+        await _refresh_resource(tx, resource, validated, now)
+        await audit.record(
+            tx,
+            actor,
+            "version.publish",
+            f"{doc.kind.value}/{doc.full_name}@{doc.version}",
+            now,
+            digest=validated.digest,
+            origin=origin,
+            claimedNamespace=claimed,
+        )
+        warnings = (*validated.warnings, *await _ref_warnings(tx, actor, validated, batch))
+        refreshed = await tx.get_resource(actor.tenant, doc.kind.value, doc.namespace, doc.name)
+        assert refreshed is not None
+        return PublishOutcome(
+            "created", VersionView(refreshed, version, validated.canonical.decode()), warnings
+        )
+
+
+async def check(
+    store: Store, actor: Principal, validated: ValidatedDocument, batch: frozenset[tuple[str, str, str]]
+) -> str:
+    """A dry run: what publishing would do (``valid`` or ``unchanged``), raising what it would raise."""
+    doc = validated.document
+    async with store.read() as tx:
+        owner = await tx.namespace_owner(doc.namespace)
+        if owner is not None and owner != actor.tenant:
+            raise _foreign_namespace(doc.namespace)
+        resource = await tx.get_resource(actor.tenant, doc.kind.value, doc.namespace, doc.name)
+        existing = await _existing(tx, resource, validated)
+    return "unchanged" if existing is not None else "valid"
+
+
+async def _claim_namespace(tx: Tx, actor: Principal, namespace: str, now: datetime) -> bool:
+    owner = await tx.namespace_owner(namespace)
+    if owner is None:
+        await tx.lock(f"namespace:{namespace}")
+        await tx.ensure_tenant(actor.tenant, actor.tenant, now)
+        await tx.claim_namespace(namespace, actor.tenant, now)
+        owner = await tx.namespace_owner(namespace)
+        return owner == actor.tenant
+    if owner != actor.tenant:
+        raise _foreign_namespace(namespace)
+    return False
+
+
+def _foreign_namespace(namespace: str) -> NotFound:
+    # Another tenant's namespace must not reveal that it exists.
+    return NotFound(f"namespace {namespace!r} not found for your tenant")
+
+
+async def _existing(tx: Tx, resource: ResourceRow | None, validated: ValidatedDocument) -> VersionRow | None:
+    if resource is None:
+        return None
+    doc = validated.document
+    existing = await tx.find_version(resource.id, doc.version, validated.semver_key)
+    if existing is None:
+        return None
+    if existing.digest != validated.digest:
+        raise Conflict(
+            f"{doc.kind.value} {doc.full_name} version {existing.version} is already published with digest "
+            f"{existing.digest}; published versions never change, publish a new version",
+            [
+                FieldIssue(
+                    "/metadata/version",
+                    f"already published as {existing.version} with digest {existing.digest}",
+                )
+            ],
+        )
+    return existing
+
+
+def _new_version(
+    resource: ResourceRow, validated: ValidatedDocument, origin: str, actor: Principal, now: datetime
+) -> NewVersion:
+    facts = validated.facts
+    refs = tuple(
+        RefRow(
+            field=at,
+            kind=(ref.kind.value if ref.kind else ""),
+            namespace=ref.namespace,
+            name=ref.name,
+            selector=ref.selector.text,
+        )
+        for at, ref in facts.refs
+    )
+    return NewVersion(
+        resource_id=resource.id,
+        version=validated.document.version,
+        semver_key=validated.semver_key,
+        digest=validated.digest,
+        document=validated.canonical.decode(),
+        title=facts.title,
+        description=facts.description,
+        protocol=facts.protocol,
+        warnings=validated.warnings,
+        origin=origin,
+        published_at=now,
+        published_by=actor.subject,
+        refs=refs,
+    )
+
+
+async def _refresh_resource(
+    tx: Tx, resource: ResourceRow, validated: ValidatedDocument, now: datetime
+) -> None:
+    """Keep the resource's title/description those of its latest version; merge the envelope's labels."""
+    versions = await tx.list_versions(resource.id)
+    latest = resolution.latest(versions)
+    doc = validated.document
+    is_latest = latest is not None and latest.version == doc.version
+    await tx.update_resource(
+        resource.id,
+        now=now,
+        title=validated.facts.title if is_latest else None,
+        description=validated.facts.description if is_latest else None,
+        labels={**resource.labels, **doc.labels} if doc.labels else None,
+        annotations={**resource.annotations, **doc.annotations} if doc.annotations else None,
+    )
+
+
+async def _view(tx: Tx, resource: ResourceRow, version: VersionRow) -> VersionView:
+    return VersionView(resource, version, await tx.version_document(version.id))
+
+
+async def _ref_warnings(
+    tx: Tx, actor: Principal, validated: ValidatedDocument, batch: frozenset[tuple[str, str, str]]
+) -> tuple[FieldIssue, ...]:
+    """Refs resolve when read, so a ref to nothing yet is a warning, not an error."""
+    warnings: list[FieldIssue] = []
+    for at, ref in validated.facts.refs:
+        assert ref.kind is not None  # config slots always give refs a kind
+        if (ref.kind.value, ref.namespace, ref.name) in batch:
+            continue
+        target = await tx.get_resource(actor.tenant, ref.kind.value, ref.namespace, ref.name)
+        if target is None:
+            warnings.append(FieldIssue(at, f"no {ref.kind.value} {ref.full_name} is published yet"))
+            continue
+        try:
+            await select_version(tx, target, ref.selector)
+        except NotFound as exc:
+            warnings.append(FieldIssue(at, exc.message))
+    return tuple(warnings)
+
+
+# --- apply --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyInput:
+    index: int
+    value: Any = None
+    error: Invalid | Malformed | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    index: int
+    result: str  # created | unchanged | valid | failed
+    kind: str | None = None
+    name: str | None = None
+    version: str | None = None
+    digest: str | None = None
+    warnings: tuple[FieldIssue, ...] = ()
+    error: AgentRegError | None = None
+
+
+async def apply(
+    store: Store, actor: Principal, inputs: Sequence[ApplyInput], *, dry_run: bool = False
+) -> list[ApplyResult]:
+    """Publish each document in its own transaction, referenced documents of the batch first."""
+    results: dict[int, ApplyResult] = {}
+    valid: dict[int, ValidatedDocument] = {}
+    for item in inputs:
+        if item.error is not None:
+            results[item.index] = ApplyResult(item.index, "failed", error=item.error)
+            continue
+        try:
+            valid[item.index] = parse_document(item.value)
+        except AgentRegError as exc:
+            results[item.index] = _failed(item.index, item.value, exc)
+    batch = frozenset((v.document.kind.value, v.document.namespace, v.document.name) for v in valid.values())
+    for index in dependency_order(valid):
+        validated = valid[index]
+        doc = validated.document
+        try:
+            if dry_run:
+                outcome = await check(store, actor, validated, batch)
+                warnings = validated.warnings
+            else:
+                published = await _publish_validated(store, actor, validated, origin=PUBLISHED, batch=batch)
+                outcome, warnings = published.result, published.warnings
+        except AgentRegError as exc:
+            results[index] = ApplyResult(
+                index, "failed", doc.kind.value, doc.full_name, doc.version, validated.digest, error=exc
+            )
+            continue
+        results[index] = ApplyResult(
+            index, outcome, doc.kind.value, doc.full_name, doc.version, validated.digest, tuple(warnings)
+        )
+    return [results[i] for i in sorted(results)]
+
+
+def _failed(index: int, raw: Any, error: AgentRegError) -> ApplyResult:
+    """A failed item still names what it was, as far as the input says."""
+    kind = name = version = None
+    if isinstance(raw, dict):
+        kind = raw.get("kind") if isinstance(raw.get("kind"), str) else None
+        metadata = raw.get("metadata")
+        if isinstance(metadata, dict):
+            ns, nm = metadata.get("namespace"), metadata.get("name")
+            name = f"{ns}/{nm}" if isinstance(ns, str) and isinstance(nm, str) else None
+            version = metadata.get("version") if isinstance(metadata.get("version"), str) else None
+    return ApplyResult(index, "failed", kind, name, version, error=error)
+
+
+def dependency_order(valid: dict[int, ValidatedDocument]) -> list[int]:
+    """Indexes in an order where a document comes after the batch documents it refers to.
+
+    Stable (input order among independent documents); documents in a cycle keep their input order.
+    """
+    by_key: dict[tuple[str, str, str], list[int]] = {}
+    for index, v in valid.items():
+        by_key.setdefault((v.document.kind.value, v.document.namespace, v.document.name), []).append(index)
+    needs: dict[int, set[int]] = {}
+    for index, v in valid.items():
+        deps = set()
+        for _, ref in v.facts.refs:
+            if ref.kind is not None:
+                deps.update(by_key.get((ref.kind.value, ref.namespace, ref.name), []))
+        deps.discard(index)
+        needs[index] = deps
+    order: list[int] = []
+    done: set[int] = set()
+    pending = sorted(valid)
+    while pending:
+        ready = [i for i in pending if needs[i] <= done]
+        if not ready:  # a cycle: take the first remaining in input order
+            ready = [pending[0]]
+        for i in ready:
+            order.append(i)
+            done.add(i)
+        pending = [i for i in pending if i not in done]
+    return order

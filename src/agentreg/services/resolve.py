@@ -1,0 +1,96 @@
+"""Resolving refs: an agent's active config (every ref in its config pinned to a version) and batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agentreg.domain.errors import AgentRegError, FieldIssue, Invalid, NotFound, Unresolved
+from agentreg.domain.kinds import Kind
+from agentreg.domain.names import Ref, parse_ref, parse_selector
+from agentreg.domain.principals import Principal
+from agentreg.domain.specs import config_refs
+from agentreg.services.catalog import view_version
+from agentreg.services.views import Dependency, ResolvedView, VersionView
+from agentreg.store.interface import Store, Tx
+
+# Sub-agents are resolved recursively; this bounds pathological chains.
+MAX_DEPTH = 8
+
+
+async def resolve_agent(
+    store: Store, actor: Principal, namespace: str, name: str, selector_text: str
+) -> ResolvedView:
+    selector = parse_selector(selector_text, "/selector")
+    async with store.read() as tx:
+        root = await view_version(tx, actor, Kind.AGENT, namespace, name, selector)
+        dependencies = await _dependencies(tx, actor, root, visiting=frozenset({_key(root)}), depth=0)
+    return ResolvedView(root, dependencies)
+
+
+def _key(view: VersionView) -> tuple[str, str, str, str]:
+    r = view.resource
+    return (r.kind, r.namespace, r.name, view.version.version)
+
+
+async def _dependencies(
+    tx: Tx, actor: Principal, view: VersionView, *, visiting: frozenset[tuple[str, str, str, str]], depth: int
+) -> tuple[Dependency, ...]:
+    if view.kind != Kind.AGENT:
+        return ()
+    config = view.document["spec"].get("config")
+    found: list[Dependency] = []
+    for at, ref in config_refs(config):
+        assert ref.kind is not None
+        try:
+            target = await view_version(tx, actor, ref.kind, ref.namespace, ref.name, ref.selector)
+        except NotFound as exc:
+            owner = (
+                f"{view.resource.kind}/{view.resource.namespace}/{view.resource.name}@{view.version.version}"
+            )
+            raise Unresolved(
+                f"{owner}: {at} cannot be resolved: {exc.message}", [FieldIssue(at, exc.message)]
+            ) from None
+        nested: tuple[Dependency, ...] = ()
+        key = _key(target)
+        if key not in visiting and depth < MAX_DEPTH:
+            nested = await _dependencies(tx, actor, target, visiting=visiting | {key}, depth=depth + 1)
+        found.append(Dependency(field=at, ref=str(ref), view=target, dependencies=nested))
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class RefResolution:
+    ref: str
+    view: VersionView | None = None
+    error: AgentRegError | None = None
+
+
+MAX_BATCH = 200
+
+
+async def resolve_refs(store: Store, actor: Principal, refs: Sequence[str]) -> list[RefResolution]:
+    """Resolve up to 200 refs (each ``kind/namespace/name[@selector]``) in one read transaction."""
+    if len(refs) > MAX_BATCH:
+        raise Invalid.at("/refs", f"at most {MAX_BATCH} refs per request")
+    results: list[RefResolution] = []
+    async with store.read() as tx:
+        for i, text in enumerate(refs):
+            try:
+                ref = _with_kind(parse_ref(text, f"/refs/{i}"), i)
+                view = await view_version(
+                    tx, actor, ref.kind or Kind.AGENT, ref.namespace, ref.name, ref.selector
+                )
+            except AgentRegError as exc:
+                results.append(RefResolution(text, error=exc))
+                continue
+            results.append(RefResolution(text, view=view))
+    return results
+
+
+def _with_kind(ref: Ref, index: int) -> Ref:
+    if ref.kind is None:
+        raise Invalid.at(
+            f"/refs/{index}", "a ref here must start with its kind, e.g. agent/com.acme/bot@stable"
+        )
+    return ref

@@ -1,0 +1,100 @@
+"""PostgreSQL: advisory transaction locks, ON CONFLICT upserts, and LISTEN/NOTIFY cache invalidation."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from agentreg.store.sql import SqlStore, SqlTx
+
+CHANNEL = "agentreg_changes"
+log = logging.getLogger(__name__)
+
+
+class NotifySignal:
+    """Counts change notifications from every replica (and this process's own commits).
+
+    While the listener is disconnected the token changes on every call, so nothing cached is trusted.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.listening = False
+        self._unique = itertools.count(start=1 << 62)
+
+    def token(self) -> int:
+        return self.count if self.listening else next(self._unique)
+
+    def bump(self, *_args: Any) -> None:
+        self.count += 1
+
+
+class PostgresStore(SqlStore):
+    dialect = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        super().__init__(engine)
+        self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._signal = NotifySignal()
+        self._listener: asyncpg.Connection | None = None
+        self._keeper: asyncio.Task[None] | None = None
+
+    @property
+    def changes(self) -> NotifySignal:
+        return self._signal
+
+    async def start(self) -> None:
+        if self._keeper is None:
+            self._keeper = asyncio.create_task(self._keep_listening())
+
+    async def _keep_listening(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                lost = asyncio.Event()
+                conn = await asyncpg.connect(self._dsn)
+                conn.add_termination_listener(lambda _conn, event=lost: event.set())
+                await conn.add_listener(CHANNEL, self._signal.bump)
+                self._listener = conn
+                self._signal.listening = True
+                self._signal.bump()  # anything may have changed while we were not listening
+                delay = 0.1
+                await lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database may be restarting; keep trying
+                log.warning("change listener disconnected: %s", exc)
+            self._signal.listening = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+            self._keeper = None
+        if self._listener is not None and not self._listener.is_closed():
+            await self._listener.close()
+        await super().close()
+
+    async def lock(self, conn: AsyncConnection, key: str) -> None:
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+    async def insert_ignore(self, conn: AsyncConnection, table: sa.Table, values: dict[str, Any]) -> None:
+        await conn.execute(pg_insert(table).values(values).on_conflict_do_nothing())
+
+    async def _before_commit(self, tx: SqlTx) -> None:
+        # Delivered to every listener only when this transaction commits.
+        await tx.conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+
+    def _after_commit(self) -> None:
+        # Our own next read must not wait for the notification's round trip.
+        self._signal.bump()
