@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -126,7 +126,7 @@ def examples_text() -> str:
 
 
 @pytest.fixture
-def tmp_data_dir(tmp_path: Path) -> Iterator[Path]:
+def tmp_data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
-    yield path
+    return path

@@ -13,9 +13,6 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-errors = Console(stderr=True)
-
 
 class Format(StrEnum):
     table = "table"
@@ -41,11 +38,12 @@ def emit_data(value: Any, fmt: Format) -> None:
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
     grid = Table(title=title, show_edge=False, header_style="bold")
-    for column in columns:
-        grid.add_column(column, overflow="fold")
+    for i, column in enumerate(columns):
+        # Names must stay copy-pasteable: never wrap the first column.
+        grid.add_column(column, no_wrap=i == 0, overflow="fold")
     for row in rows:
         grid.add_row(*("" if cell is None else str(cell) for cell in row))
-    console.print(grid)
+    Console().print(grid)  # created per call so COLUMNS and redirection are read when printing
 
 
 def short_digest(digest: str | None) -> str:
@@ -53,4 +51,4 @@ def short_digest(digest: str | None) -> str:
 
 
 def error_line(message: str) -> None:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
