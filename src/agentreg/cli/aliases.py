@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from agentreg.cli.context import options
-from agentreg.cli.output import Format, emit_data, table
+from agentreg.cli.output import Format, emit_data, table, when
 
 app = typer.Typer(help="Move aliases (stable, canary, prod, ...) between versions.", no_args_is_help=True)
 KindArg = Annotated[str, typer.Argument(help="agent, mcp-server, skill or model")]
@@ -34,7 +34,7 @@ def set_alias(
     else:
         table(
             ["ALIAS", "VERSION", "UPDATED", "BY"],
-            [[result.alias, result.version, result.updatedAt, result.updatedBy]],
+            [[result.alias, result.version, when(result.updatedAt), result.updatedBy]],
         )
 
 
@@ -58,5 +58,5 @@ def list_aliases(ctx: typer.Context, kind: KindArg, name: NameArg) -> None:
     else:
         table(
             ["ALIAS", "VERSION", "UPDATED", "BY"],
-            [[a.alias, a.version, a.updatedAt, a.updatedBy] for a in result.items],
+            [[a.alias, a.version, when(a.updatedAt), a.updatedBy] for a in result.items],
         )

@@ -11,7 +11,7 @@ import typer
 import yaml
 
 from agentreg.cli.context import options
-from agentreg.cli.output import Format, emit_data, short_digest, table
+from agentreg.cli.output import Format, emit_data, short_digest, table, when
 from agentreg.client import ResolvedOut
 from agentreg.client._core import split_name
 from agentreg.domain.names import parse_ref
@@ -131,7 +131,7 @@ def get(
             [
                 [
                     version.status.digest,
-                    version.status.publishedAt,
+                    when(version.status.publishedAt),
                     version.status.publishedBy,
                     version.status.origin,
                 ]
@@ -162,7 +162,7 @@ def versions(
             v.version,
             ", ".join(by_version.get(v.version, [])),
             short_digest(v.status.digest),
-            v.status.publishedAt.strftime("%Y-%m-%d %H:%M:%S"),
+            when(v.status.publishedAt),
             v.status.publishedBy,
             v.status.origin,
         ]

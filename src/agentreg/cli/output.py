@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -44,6 +45,10 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
     for row in rows:
         grid.add_row(*("" if cell is None else str(cell) for cell in row))
     Console().print(grid)  # created per call so COLUMNS and redirection are read when printing
+
+
+def when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def short_digest(digest: str | None) -> str:
