@@ -210,3 +210,20 @@ async def test_health_readiness_metrics_and_openapi(api: httpx.AsyncClient) -> N
     spec = (await api.get("/openapi.json")).json()
     assert spec["openapi"].startswith("3.1")
     assert "/v1/agents/{namespace}/{name}/versions/{selector}/resolved" in spec["paths"]
+
+
+async def test_etag_changes_when_labels_shown_in_the_body_change(api: httpx.AsyncClient) -> None:
+    await post(api, "skills", f.skill())
+    path = "/v1/skills/com.acme/triage/versions/1.0.0"
+    before = (await api.get(path)).headers["etag"]
+    await api.patch("/v1/skills/com.acme/triage", json={"labels": {"team": "new"}})
+    after = await api.get(path, headers={"if-none-match": before})
+    assert after.status_code == 200
+    assert after.headers["etag"] != before
+    assert after.json()["document"]["metadata"]["labels"] == {"team": "new"}
+    resolved_path = "/v1/agents/com.acme/bot/versions/latest/resolved"
+    await post(api, "agents", f.agent("bot", config={"skills": [{"ref": "com.acme/triage"}]}))
+    etag = (await api.get(resolved_path)).headers["etag"]
+    assert (await api.get(resolved_path, headers={"if-none-match": etag})).status_code == 304
+    await api.patch("/v1/skills/com.acme/triage", json={"labels": {"team": "newer"}})
+    assert (await api.get(resolved_path, headers={"if-none-match": etag})).status_code == 200

@@ -11,6 +11,7 @@ byte; authentication and tenant scoping go through the same ``authenticate``.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -24,6 +25,7 @@ from agentreg.api.metrics import Metrics
 from agentreg.domain.errors import AgentRegError, NotFound, Unresolved
 from agentreg.domain.kinds import Kind, kind_from_plural
 from agentreg.services import catalog, resolve
+from agentreg.services.views import VersionView
 from agentreg.store.interface import Store
 
 Scope = MutableMapping[str, Any]
@@ -40,12 +42,18 @@ _NO_CACHE = (b"cache-control", b"no-cache")
 _CACHEABLE_ERRORS = (NotFound, Unresolved)
 
 
-def version_etag(digest: str) -> str:
-    return f'"{digest}"'
+def version_etag(view: VersionView) -> str:
+    """The digest, plus a hash of the resource's labels and annotations when it has any (they show in the body)."""
+    meta = view.resource.labels, view.resource.annotations
+    if not any(meta):
+        return f'"{view.version.digest}"'
+    suffix = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
+    return f'"{view.version.digest};m={suffix}"'
 
 
-def resolved_etag(digests: list[str]) -> str:
-    return '"' + hashlib.sha256("\n".join(digests).encode()).hexdigest() + '"'
+def body_etag(body: bytes) -> str:
+    """An ETag for a composite answer (an active config): a hash of exactly what is sent."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 def etag_matches(if_none_match: bytes | str | None, etag: bytes | str) -> bool:
@@ -141,11 +149,11 @@ class FastLane:
             if resolved:
                 view = await resolve.resolve_agent(self.store, actor, namespace, name, selector)
                 body = render.resolved_out(view).model_dump_json().encode()
-                etag = resolved_etag(view.digests())
+                etag = body_etag(body)
             else:
                 version = await catalog.get_version(self.store, actor, kind, namespace, name, selector)
                 body = render.version_out(version).model_dump_json().encode()
-                etag = version_etag(version.version.digest)
+                etag = version_etag(version)
         except AgentRegError as exc:
             # Only answers that hold until the next change may be cached; others get a token never seen.
             cached_token = token if isinstance(exc, _CACHEABLE_ERRORS) else -1

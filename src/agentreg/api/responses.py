@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from fastapi import Request, Response
 from pydantic import BaseModel
 
-from agentreg.api.fastlane import etag_matches
+from agentreg.api.fastlane import body_etag, etag_matches
 from agentreg.api.schemas import ErrorOut
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -18,7 +16,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 def json_model(request: Request, model: BaseModel, *, status: int = 200, etag: str | None = None) -> Response:
     body = model.model_dump_json().encode()
     if etag is None and request.method in ("GET", "HEAD"):
-        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        etag = body_etag(body)
     headers = {"cache-control": "no-cache"}
     if etag is not None:
         headers["etag"] = etag

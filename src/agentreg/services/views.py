@@ -58,12 +58,3 @@ class Dependency:
 class ResolvedView:
     root: VersionView
     dependencies: tuple[Dependency, ...]
-
-    def digests(self) -> list[str]:
-        found = [self.root.version.digest]
-        stack = list(self.dependencies)
-        while stack:
-            dep = stack.pop(0)
-            found.append(dep.view.version.digest)
-            stack.extend(dep.dependencies)
-        return found

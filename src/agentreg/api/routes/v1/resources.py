@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from agentreg.api import render, schemas
 from agentreg.api.bodies import json_body, one_document
 from agentreg.api.deps import ActorDep, KindDep, NamePath, NamespacePath, SelectorPath, StoreDep
-from agentreg.api.fastlane import resolved_etag, version_etag
+from agentreg.api.fastlane import version_etag
 from agentreg.api.responses import ERROR_RESPONSES, json_model
 from agentreg.services import catalog, publish, resolve, resources
 
@@ -37,9 +37,7 @@ _DOCUMENT_BODY = {
 async def publish_version(request: Request, kind: KindDep, store: StoreDep, actor: ActorDep) -> Response:
     outcome = await publish.publish(store, actor, await one_document(request), expected_kind=kind)
     status = 201 if outcome.result == "created" else 200
-    return json_model(
-        request, render.publish_out(outcome), status=status, etag=version_etag(outcome.view.version.digest)
-    )
+    return json_model(request, render.publish_out(outcome), status=status, etag=version_etag(outcome.view))
 
 
 @router.get("/{plural}", response_model=schemas.ResourcePage, summary="List resources of a kind")
@@ -134,7 +132,7 @@ async def get_version(
     actor: ActorDep,
 ) -> Response:
     view = await catalog.get_version(store, actor, kind, namespace, name, selector)
-    return json_model(request, render.version_out(view), etag=version_etag(view.version.digest))
+    return json_model(request, render.version_out(view), etag=version_etag(view))
 
 
 @router.get(
@@ -151,4 +149,4 @@ async def get_resolved(
     actor: ActorDep,
 ) -> Response:
     view = await resolve.resolve_agent(store, actor, namespace, name, selector)
-    return json_model(request, render.resolved_out(view), etag=resolved_etag(view.digests()))
+    return json_model(request, render.resolved_out(view))
