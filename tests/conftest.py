@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from agentreg.api.app import AgentRegApp, create_app
@@ -33,7 +34,8 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-async def _ensure_pg_database(base_url: str, name: str) -> None:
+async def _fresh_pg_database(base_url: str, name: str) -> None:
+    """Drop and recreate the worker's database, so every run migrates from nothing."""
     url = make_url(base_url)
     conn = await asyncpg.connect(
         host=url.host,
@@ -44,9 +46,8 @@ async def _ensure_pg_database(base_url: str, name: str) -> None:
         timeout=5,
     )
     try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-        if not exists:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
 
@@ -56,7 +57,7 @@ def pg_url() -> str:
     base = os.environ.get("AGENTREG_TEST_DATABASE_URL", DEFAULT_PG)
     name = f"{make_url(base).database}_{_worker()}"
     try:
-        asyncio.run(_ensure_pg_database(base, name))
+        asyncio.run(_fresh_pg_database(base, name))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         message = f"PostgreSQL at {base} is unreachable: {exc}"
         if os.environ.get("CI") == "true":
@@ -86,13 +87,13 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> str:
 
 
 async def _empty(store: SqlStore) -> None:
-    async with store.engine.begin() as conn:
+    async with store.begin() as tx:
         if store.dialect == "postgresql":
             names = ", ".join(t.name for t in metadata.sorted_tables)
-            await conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            await tx.run.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
             for table in reversed(metadata.sorted_tables):
-                await conn.execute(table.delete())
+                await tx.run.execute(table.delete())
 
 
 @pytest.fixture

@@ -93,6 +93,11 @@ async def test_head_and_request_ids(api: httpx.AsyncClient) -> None:
     assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
     traced = await api.get(path, headers={"x-request-id": "trace-123"})
     assert traced.headers["x-request-id"] == "trace-123"
+    long_id = "x" * 300
+    for lane_path in (path, path + "?lane=fastapi"):
+        assert (await api.get(lane_path, headers={"x-request-id": long_id})).headers[
+            "x-request-id"
+        ] == "x" * 128
     missing = await api.get("/v1/skills/com.acme/nope/versions/1.0.0", headers={"x-request-id": "trace-404"})
     assert missing.json()["error"]["request_id"] == "trace-404"
     assert (await api.get(path)).headers["x-request-id"] != (await api.get(path)).headers["x-request-id"]

@@ -75,7 +75,7 @@ async def test_label_and_text_filters_run_in_sql(store: SqlStore) -> None:
         a = await _resource(tx, "alpha")
         b = await _resource(tx, "beta")
         await tx.update_resource(
-            a, now=NOW, labels={"team": "x", "tier": "1"}, description="Files Jira tickets"
+            a, now=NOW, labels={"team": "x", "tier": "1"}, latest=("1.0.0", "Alpha", "Files Jira tickets")
         )
         await tx.update_resource(b, now=NOW, labels={"team": "y"})
     async with store.read() as tx:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agentreg.domain.names import parse_selector
-from agentreg.domain.resolution import latest, newest_first, select
+from agentreg.domain.resolution import latest, newest_first, select, supersedes
 from agentreg.domain.semver import parse_semver
 
 
@@ -60,3 +60,25 @@ def test_newest_first_is_descending_precedence(cores: list[tuple[int, int, int]]
     items = [V(f"{a}.{b}.{c}", i) for i, (a, b, c) in enumerate(cores)]
     ordered = [parse_semver(v.version) for v in newest_first(items)]
     assert ordered == sorted(ordered, reverse=True)  # type: ignore[type-var]
+
+
+version_texts = st.one_of(
+    st.builds(lambda a, b, c: f"{a}.{b}.{c}", st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)),
+    st.builds(
+        lambda a, b, p: f"{a}.{b}.0-{p}",
+        st.integers(0, 3),
+        st.integers(0, 3),
+        st.sampled_from(["alpha", "rc.1", "1"]),
+    ),
+    st.sampled_from(["2025.01", "2025.02", "nightly-7"]),
+)
+
+
+@given(st.lists(version_texts, min_size=1, max_size=12, unique=True))
+def test_supersedes_folded_in_publish_order_agrees_with_latest(published: list[str]) -> None:
+    current: str | None = None
+    for text in published:
+        if supersedes(text, current):
+            current = text
+    expected = latest([V(t, i) for i, t in enumerate(published)])
+    assert expected is not None and current == expected.version

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -66,6 +67,8 @@ def create_app(
             await the_store.start()
         if demo_dir is not None:
             await load_examples(the_store, demo_dir)
+        # Everything loaded so far lives as long as the process: keep the collector from rescanning it.
+        gc.freeze()
         try:
             yield
         finally:

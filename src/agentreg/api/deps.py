@@ -1,4 +1,4 @@
-"""Request dependencies as Annotated aliases."""
+"""Request dependencies as Annotated aliases (async: FastAPI runs sync ones in a thread pool)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ from agentreg.domain.principals import Principal
 from agentreg.store.interface import Store
 
 
-def _store(request: Request) -> Store:
+async def _store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def _actor(request: Request) -> Principal:
+async def _actor(request: Request) -> Principal:
     return authenticate(request.headers)
 
 
-def _kind(plural: Annotated[str, Path(description="agents, mcp-servers, skills or models")]) -> Kind:
+async def _kind(plural: Annotated[str, Path(description="agents, mcp-servers, skills or models")]) -> Kind:
     kind = kind_from_plural(plural)
     if kind is None:
         raise NotFound(f"no such collection /v1/{plural}; use agents, mcp-servers, skills or models")

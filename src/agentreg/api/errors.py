@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from agentreg.domain.errors import (
     AgentRegError,
@@ -106,6 +107,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client closed the connection mid-request; nobody will read this answer.
+    log.debug("client disconnected", extra={"request_id": request_id_of(request)})
+    return Response(status_code=499)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # Never leak internals: the log has the traceback, the client gets the request id to quote.
     log.exception("unhandled error", extra={"request_id": request_id_of(request)})
@@ -116,4 +123,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AgentRegError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

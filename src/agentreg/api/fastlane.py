@@ -22,6 +22,7 @@ from agentreg.api.auth import authenticate
 from agentreg.api.cache import CachedResponse, ResponseCache
 from agentreg.api.errors import error_body
 from agentreg.api.metrics import Metrics
+from agentreg.api.observe import MAX_REQUEST_ID
 from agentreg.domain.errors import AgentRegError, NotFound, Unresolved
 from agentreg.domain.kinds import Kind, kind_from_plural
 from agentreg.services import catalog, resolve
@@ -118,7 +119,7 @@ class FastLane:
                 self.cache.put(key, entry)
         else:
             self.metrics.cache_hits.inc()
-        request_id = headers.get(b"x-request-id") or self._next_id()
+        request_id = headers.get(b"x-request-id", b"")[:MAX_REQUEST_ID] or self._next_id()
         status, body = entry.status, entry.body
         if entry.error is not None:
             status, body = error_body(entry.error, request_id.decode("latin-1"))

@@ -14,4 +14,8 @@ def canonical_json(value: Any) -> bytes:
 
 
 def sha256_digest(value: Any) -> str:
-    return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
+    return digest_of(canonical_json(value))
+
+
+def digest_of(canonical: bytes) -> str:
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()

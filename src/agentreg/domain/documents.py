@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentreg.domain import specs
-from agentreg.domain.digest import canonical_json, sha256_digest
+from agentreg.domain.digest import canonical_json, digest_of
 from agentreg.domain.errors import FieldIssue, Invalid
 from agentreg.domain.kinds import Kind, parse_kind
 from agentreg.domain.names import MAX_VERSION, check_name, check_namespace
@@ -99,12 +99,12 @@ def parse_document(raw: Any, expected_kind: Kind | None = None) -> ValidatedDocu
     if placeholder is not None:
         raise Invalid.at(placeholder.field, placeholder.issue)
     facts = specs.validate_spec(document)
-    identity = document.identity()
+    canonical = canonical_json(document.identity())
     semver = parse_semver(version)
     return ValidatedDocument(
         document=document,
-        digest=sha256_digest(identity),
-        canonical=canonical_json(identity),
+        digest=digest_of(canonical),
+        canonical=canonical,
         semver_key=semver.without_build() if semver else None,
         warnings=facts.warnings,
         facts=facts,

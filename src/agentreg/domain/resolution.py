@@ -21,12 +21,6 @@ class Versioned(Protocol):
 V = TypeVar("V", bound=Versioned)
 
 
-def sort_key(item: Versioned) -> tuple[int, SemVer | None, int]:
-    semver = parse_semver(item.version)
-    # SemVer versions rank above every non-SemVer one; those rank by publish order.
-    return (1, semver, item.id) if semver is not None else (0, None, item.id)
-
-
 def newest_first(items: Sequence[V]) -> list[V]:
     semvers = [(parse_semver(i.version), i) for i in items]
     ranked = sorted(
@@ -56,6 +50,24 @@ def latest(items: Sequence[V]) -> V | None:
     if best_pre is not None:
         return best_pre[1]
     return newest_literal
+
+
+def supersedes(new: str, current: str | None) -> bool:
+    """Whether publishing ``new`` makes it ``latest`` over the ``current`` latest (None: no versions yet).
+
+    Folding this over versions in publish order gives the same answer as ``latest`` over all of them, so the
+    store can keep ``latest`` up to date in O(1) per publish.
+    """
+    if current is None:
+        return True
+    new_semver, current_semver = parse_semver(new), parse_semver(current)
+    if new_semver is None:  # a non-SemVer version is latest only while no SemVer version exists
+        return current_semver is None
+    if current_semver is None:
+        return True
+    if new_semver.is_prerelease != current_semver.is_prerelease:
+        return current_semver.is_prerelease
+    return new_semver > current_semver
 
 
 def select(items: Sequence[V], aliases: Mapping[str, str], selector: Selector) -> V | None:

@@ -63,15 +63,8 @@ async def list_resources(
     async with store.read() as tx:
         rows = await tx.list_resources(query)
         page = rows[:limit]
-        versions = await tx.latest_versions([r.id for r in page])
-    views = [
-        ResourceView(
-            resource=r,
-            latest=resolution.latest(versions.get(r.id, [])),
-            version_count=len(versions.get(r.id, [])),
-        )
-        for r in page
-    ]
+        latest = await tx.latest_versions(page)
+    views = [ResourceView(resource=r, latest=latest.get(r.id), version_count=r.version_count) for r in page]
     next_cursor = encode_cursor(page[-1].namespace, page[-1].name) if len(rows) > limit else None
     return views, next_cursor
 
@@ -86,9 +79,9 @@ async def find_resource(tx: Tx, actor: Principal, kind: Kind, namespace: str, na
 async def get_resource(store: Store, actor: Principal, kind: Kind, namespace: str, name: str) -> ResourceView:
     async with store.read() as tx:
         resource = await find_resource(tx, actor, kind, namespace, name)
-        versions = await tx.list_versions(resource.id)
+        latest = await tx.latest_versions([resource])
         aliases = await tx.list_aliases(resource.id)
-    return ResourceView(resource, resolution.latest(versions), len(versions), tuple(aliases))
+    return ResourceView(resource, latest.get(resource.id), resource.version_count, tuple(aliases))
 
 
 async def list_versions(
@@ -101,6 +94,10 @@ async def list_versions(
 
 
 async def select_version(tx: Tx, resource: ResourceRow, selector: Selector) -> VersionRow:
+    if selector.type == SelectorType.LATEST and resource.latest_version is not None:
+        latest = await tx.find_version(resource.id, resource.latest_version, None)
+        if latest is not None:
+            return latest
     versions = await tx.list_versions(resource.id)
     aliases: dict[str, str] = {}
     if selector.type == SelectorType.ALIAS:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from agentreg.domain import resolution
 from agentreg.domain.documents import ValidatedDocument, parse_document
 from agentreg.domain.errors import AgentRegError, Conflict, FieldIssue, Invalid, Malformed, NotFound
 from agentreg.domain.kinds import Kind
 from agentreg.domain.principals import Principal
+from agentreg.domain.resolution import supersedes
 from agentreg.services import audit
 from agentreg.services.catalog import select_version
 from agentreg.services.views import PublishOutcome, VersionView
@@ -44,19 +44,18 @@ async def _publish_validated(
     now = _now()
     async with store.begin() as tx:
         await tx.lock(f"resource:{doc.kind.value}/{doc.full_name}")
-        claimed = await _claim_namespace(tx, actor, doc.namespace, now)
         resource = await tx.get_resource(actor.tenant, doc.kind.value, doc.namespace, doc.name)
-        existing = await _existing(tx, resource, validated)
-        if existing is not None and resource is not None:
-            return PublishOutcome(
-                "unchanged",
-                await _view(tx, resource, existing),
-                await _ref_warnings(tx, actor, validated, batch),
-            )
+        claimed = False
         if resource is None:
+            claimed = await _claim_namespace(tx, actor, doc.namespace, now)
             resource = await tx.insert_resource(actor.tenant, doc.kind.value, doc.namespace, doc.name, now)
+        else:
+            existing = await _existing(tx, resource, validated)
+            if existing is not None:
+                warnings = await _ref_warnings(tx, actor, validated, batch)
+                return PublishOutcome("unchanged", await _view(tx, resource, existing), warnings)
         version = await tx.insert_version(_new_version(resource, validated, origin, actor, now))
-        await _refresh_resource(tx, resource, validated, now)
+        resource = await _record(tx, resource, validated, now)
         await audit.record(
             tx,
             actor,
@@ -68,11 +67,7 @@ async def _publish_validated(
             claimedNamespace=claimed,
         )
         warnings = (*validated.warnings, *await _ref_warnings(tx, actor, validated, batch))
-        refreshed = await tx.get_resource(actor.tenant, doc.kind.value, doc.namespace, doc.name)
-        assert refreshed is not None
-        return PublishOutcome(
-            "created", VersionView(refreshed, version, validated.canonical.decode()), warnings
-        )
+    return PublishOutcome("created", VersionView(resource, version, validated.canonical.decode()), warnings)
 
 
 async def check(
@@ -159,22 +154,27 @@ def _new_version(
     )
 
 
-async def _refresh_resource(
-    tx: Tx, resource: ResourceRow, validated: ValidatedDocument, now: datetime
-) -> None:
-    """Keep the resource's title/description those of its latest version; merge the envelope's labels."""
-    versions = await tx.list_versions(resource.id)
-    latest = resolution.latest(versions)
-    doc = validated.document
-    is_latest = latest is not None and latest.version == doc.version
-    await tx.update_resource(
-        resource.id,
-        now=now,
-        title=validated.facts.title if is_latest else None,
-        description=validated.facts.description if is_latest else None,
-        labels={**resource.labels, **doc.labels} if doc.labels else None,
-        annotations={**resource.annotations, **doc.annotations} if doc.annotations else None,
+async def _record(tx: Tx, resource: ResourceRow, validated: ValidatedDocument, now: datetime) -> ResourceRow:
+    """Count the new version, make it ``latest`` if it supersedes, merge the envelope's labels and annotations."""
+    doc, facts = validated.document, validated.facts
+    latest = (
+        (doc.version, facts.title, facts.description)
+        if supersedes(doc.version, resource.latest_version)
+        else None
     )
+    labels = {**resource.labels, **doc.labels} if doc.labels else None
+    annotations = {**resource.annotations, **doc.annotations} if doc.annotations else None
+    await tx.update_resource(
+        resource.id, now=now, labels=labels, annotations=annotations, latest=latest, added_version=True
+    )
+    changes: dict[str, Any] = {"version_count": resource.version_count + 1, "updated_at": now}
+    if latest is not None:
+        changes.update(latest_version=latest[0], title=latest[1], description=latest[2])
+    if labels is not None:
+        changes["labels"] = dict(sorted(labels.items()))
+    if annotations is not None:
+        changes["annotations"] = annotations
+    return replace(resource, **changes)
 
 
 async def _view(tx: Tx, resource: ResourceRow, version: VersionRow) -> VersionView:
@@ -186,6 +186,8 @@ async def _ref_warnings(
 ) -> tuple[FieldIssue, ...]:
     """Refs resolve when read, so a ref to nothing yet is a warning, not an error."""
     warnings: list[FieldIssue] = []
+    if not validated.facts.refs:
+        return ()
     for at, ref in validated.facts.refs:
         assert ref.kind is not None  # config slots always give refs a kind
         if (ref.kind.value, ref.namespace, ref.name) in batch:

@@ -22,6 +22,8 @@ class ResourceRow:
     description: str
     labels: dict[str, str]
     annotations: dict[str, str]
+    latest_version: str | None
+    version_count: int
     created_at: datetime
     updated_at: datetime
 
@@ -123,16 +125,17 @@ class Tx(Protocol):
         resource_id: int,
         *,
         now: datetime,
-        title: str | None = None,
-        description: str | None = None,
         labels: dict[str, str] | None = None,
         annotations: dict[str, str] | None = None,
-    ) -> None: ...
+        latest: tuple[str, str, str] | None = None,
+        added_version: bool = False,
+    ) -> None:
+        """Change what is given; ``latest`` is (version, title, description); ``added_version`` counts one more."""
+
     async def list_resources(self, query: ResourceQuery) -> list[ResourceRow]: ...
-    async def version_counts(self, resource_ids: Sequence[int]) -> dict[int, int]: ...
 
     async def list_versions(self, resource_id: int) -> list[VersionRow]: ...
-    async def latest_versions(self, resource_ids: Sequence[int]) -> dict[int, list[VersionRow]]: ...
+    async def latest_versions(self, resources: Sequence[ResourceRow]) -> dict[int, VersionRow]: ...
     async def find_version(
         self, resource_id: int, version: str, semver_key: str | None
     ) -> VersionRow | None: ...

@@ -1,10 +1,12 @@
-"""PostgreSQL: advisory transaction locks, ON CONFLICT upserts, and LISTEN/NOTIFY cache invalidation."""
+"""PostgreSQL: asyncpg, advisory transaction locks, ON CONFLICT upserts, LISTEN/NOTIFY cache invalidation."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -12,10 +14,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from agentreg.store.sql import SqlStore, SqlTx
+from agentreg.store.sql import Runner, SqlStore, SqlTx
 
 CHANNEL = "agentreg_changes"
 log = logging.getLogger(__name__)
+
+
+class AsyncRunner:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def execute(self, statement: sa.Executable, params: Any = None) -> sa.CursorResult[Any]:
+        return await self.conn.execute(statement, params)
 
 
 class NotifySignal:
@@ -40,9 +50,8 @@ class PostgresStore(SqlStore):
     dialect = "postgresql"
 
     def __init__(self, url: str) -> None:
-        engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-        super().__init__(engine)
-        self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self._dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._signal = NotifySignal()
         self._listener: asyncpg.Connection | None = None
         self._keeper: asyncio.Task[None] | None = None
@@ -50,6 +59,23 @@ class PostgresStore(SqlStore):
     @property
     def changes(self) -> NotifySignal:
         return self._signal
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[SqlTx]:
+        async with self.engine.connect() as conn:
+            async with conn.begin():
+                tx = SqlTx(AsyncRunner(conn), self)
+                yield tx
+                if tx.changed:
+                    # Delivered to every listener only when this transaction commits.
+                    await conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+            if tx.changed:
+                self._signal.bump()  # our own next read must not wait for the notification's round trip
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[SqlTx]:
+        async with self.engine.connect() as conn, conn.begin():
+            yield SqlTx(AsyncRunner(conn), self)
 
     async def start(self) -> None:
         if self._keeper is None:
@@ -83,18 +109,10 @@ class PostgresStore(SqlStore):
             self._keeper = None
         if self._listener is not None and not self._listener.is_closed():
             await self._listener.close()
-        await super().close()
+        await self.engine.dispose()
 
-    async def lock(self, conn: AsyncConnection, key: str) -> None:
-        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+    async def lock(self, run: Runner, key: str) -> None:
+        await run.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
-    async def insert_ignore(self, conn: AsyncConnection, table: sa.Table, values: dict[str, Any]) -> None:
-        await conn.execute(pg_insert(table).values(values).on_conflict_do_nothing())
-
-    async def _before_commit(self, tx: SqlTx) -> None:
-        # Delivered to every listener only when this transaction commits.
-        await tx.conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
-
-    def _after_commit(self) -> None:
-        # Our own next read must not wait for the notification's round trip.
-        self._signal.bump()
+    async def insert_ignore(self, run: Runner, table: sa.Table, values: dict[str, Any]) -> None:
+        await run.execute(pg_insert(table).values(values).on_conflict_do_nothing())

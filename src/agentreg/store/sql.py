@@ -1,16 +1,19 @@
-"""The SQLAlchemy Core implementation of the store; dialect modules override only what differs."""
+"""The SQLAlchemy Core implementation of the store; dialect modules override only what differs.
+
+``SqlTx`` issues every statement through a ``Runner``: an async connection on PostgreSQL (asyncpg), a
+synchronous one on SQLite (see ``sqlite.py`` for why), so the SQL is written once for both.
+"""
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agentreg.domain.errors import FieldIssue
 from agentreg.store import tables as t
@@ -25,6 +28,66 @@ from agentreg.store.interface import (
 )
 
 _VERSION_COLUMNS = [c for c in t.versions.c if c.name != "document"]
+_r, _v, _a, _n = t.resources.c, t.versions.c, t.aliases.c, t.namespaces.c
+_p = sa.bindparam
+
+# Statements are built once: building one costs ~125 µs, several times what executing it costs.
+GET_RESOURCE = sa.select(t.resources).where(
+    _r.tenant_id == _p("tenant_id"),
+    _r.kind == _p("kind"),
+    _r.namespace == _p("namespace"),
+    _r.name == _p("name"),
+)
+NAMESPACE_OWNER = sa.select(_n.tenant_id).where(_n.name == _p("name"))
+INSERT_RESOURCE = sa.insert(t.resources).returning(t.resources)
+UPDATE_RESOURCE = (
+    sa.update(t.resources)
+    .where(_r.id == _p("b_id"))
+    .values(
+        updated_at=_p("b_now", type_=t.UTCDateTime()),
+        labels=sa.func.coalesce(_p("b_labels", type_=sa.Text()), _r.labels),
+        annotations=sa.func.coalesce(_p("b_annotations", type_=sa.Text()), _r.annotations),
+        latest_version=sa.func.coalesce(_p("b_latest_version", type_=sa.String()), _r.latest_version),
+        title=sa.func.coalesce(_p("b_title", type_=sa.Text()), _r.title),
+        description=sa.func.coalesce(_p("b_description", type_=sa.Text()), _r.description),
+        version_count=_r.version_count + _p("b_added", type_=sa.Integer()),
+    )
+)
+DELETE_LABELS = sa.delete(t.resource_labels).where(t.resource_labels.c.resource_id == _p("resource_id"))
+INSERT_LABELS = sa.insert(t.resource_labels)
+LIST_VERSIONS = sa.select(*_VERSION_COLUMNS).where(_v.resource_id == _p("resource_id")).order_by(_v.id)
+FIND_VERSION = sa.select(*_VERSION_COLUMNS).where(
+    _v.resource_id == _p("resource_id"), _v.version == _p("version")
+)
+# A SemVer version's key (the version without build metadata) identifies it: one indexed equality, no OR.
+FIND_SEMVER = sa.select(*_VERSION_COLUMNS).where(
+    _v.resource_id == _p("resource_id"), _v.semver_key == _p("semver_key")
+)
+VERSION_DOCUMENT = sa.select(_v.document).where(_v.id == _p("id"))
+INSERT_VERSION = sa.insert(t.versions).returning(*_VERSION_COLUMNS)
+INSERT_REFS = sa.insert(t.version_refs)
+LIST_ALIASES = (
+    sa.select(_a.resource_id, _a.alias, _a.version_id, _v.version, _a.updated_at, _a.updated_by)
+    .join(t.versions, _v.id == _a.version_id)
+    .where(_a.resource_id == _p("resource_id"))
+    .order_by(_a.alias)
+)
+UPDATE_ALIAS = (
+    sa.update(t.aliases)
+    .where(_a.resource_id == _p("b_resource_id"), _a.alias == _p("b_alias"))
+    .values(
+        version_id=_p("b_version_id"),
+        updated_at=_p("b_updated_at", type_=t.UTCDateTime()),
+        updated_by=_p("b_updated_by"),
+    )
+)
+INSERT_ALIAS = sa.insert(t.aliases)
+DELETE_ALIAS = sa.delete(t.aliases).where(_a.resource_id == _p("resource_id"), _a.alias == _p("alias"))
+INSERT_AUDIT = sa.insert(t.audit_events)
+
+
+class Runner(Protocol):
+    async def execute(self, statement: sa.Executable, params: Any = None) -> sa.CursorResult[Any]: ...
 
 
 def _warnings_out(text: str) -> tuple[FieldIssue, ...]:
@@ -35,8 +98,7 @@ def _warnings_in(warnings: Sequence[FieldIssue]) -> str:
     return json.dumps([{"field": w.field, "issue": w.issue} for w in warnings])
 
 
-def _version_row(row: sa.Row[Any]) -> VersionRow:
-    m = row._mapping
+def _version_row(m: sa.RowMapping) -> VersionRow:
     return VersionRow(
         id=m["id"],
         resource_id=m["resource_id"],
@@ -53,6 +115,28 @@ def _version_row(row: sa.Row[Any]) -> VersionRow:
     )
 
 
+def _resource_row(m: sa.RowMapping) -> ResourceRow:
+    return ResourceRow(
+        id=m["id"],
+        tenant_id=m["tenant_id"],
+        kind=m["kind"],
+        namespace=m["namespace"],
+        name=m["name"],
+        title=m["title"],
+        description=m["description"],
+        labels=json.loads(m["labels"]),
+        annotations=json.loads(m["annotations"]),
+        latest_version=m["latest_version"],
+        version_count=m["version_count"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _map_json(value: dict[str, str]) -> str:
+    return json.dumps(dict(sorted(value.items())))
+
+
 def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -60,124 +144,96 @@ def escape_like(text: str) -> str:
 class SqlTx:
     """A transaction on one connection; the store commits or rolls it back."""
 
-    def __init__(self, conn: AsyncConnection, store: SqlStore) -> None:
-        self.conn = conn
+    def __init__(self, run: Runner, store: SqlStore) -> None:
+        self.run = run
         self.store = store
         self.changed = False
 
     def mark_changed(self) -> None:
         self.changed = True
 
+    async def _first(self, statement: sa.Executable, **params: Any) -> sa.RowMapping | None:
+        return (await self.run.execute(statement, params)).mappings().first()
+
+    async def _scalar(self, statement: sa.Executable, **params: Any) -> Any:
+        return (await self.run.execute(statement, params)).scalar()
+
     async def lock(self, key: str) -> None:
-        await self.store.lock(self.conn, key)
+        await self.store.lock(self.run, key)
 
     async def ensure_tenant(self, tenant_id: str, display_name: str, now: datetime) -> None:
-        exists = await self.conn.scalar(sa.select(t.tenants.c.id).where(t.tenants.c.id == tenant_id))
-        if exists is None:
-            await self.store.insert_ignore(
-                self.conn, t.tenants, {"id": tenant_id, "display_name": display_name, "created_at": now}
-            )
+        await self.store.insert_ignore(
+            self.run, t.tenants, {"id": tenant_id, "display_name": display_name, "created_at": now}
+        )
 
     async def namespace_owner(self, namespace: str) -> str | None:
-        owner: str | None = await self.conn.scalar(
-            sa.select(t.namespaces.c.tenant_id).where(t.namespaces.c.name == namespace)
-        )
+        owner: str | None = await self._scalar(NAMESPACE_OWNER, name=namespace)
         return owner
 
     async def claim_namespace(self, namespace: str, tenant_id: str, now: datetime) -> None:
         await self.store.insert_ignore(
-            self.conn, t.namespaces, {"name": namespace, "tenant_id": tenant_id, "created_at": now}
+            self.run, t.namespaces, {"name": namespace, "tenant_id": tenant_id, "created_at": now}
         )
         self.mark_changed()
 
     async def get_resource(self, tenant_id: str, kind: str, namespace: str, name: str) -> ResourceRow | None:
-        r = t.resources.c
-        row = (
-            await self.conn.execute(
-                sa.select(t.resources).where(
-                    r.tenant_id == tenant_id, r.kind == kind, r.namespace == namespace, r.name == name
-                )
-            )
-        ).first()
-        if row is None:
-            return None
-        labels = await self._labels([row.id])
-        return self._resource(row, labels.get(row.id, {}))
+        row = await self._first(GET_RESOURCE, tenant_id=tenant_id, kind=kind, namespace=namespace, name=name)
+        return _resource_row(row) if row is not None else None
 
     async def insert_resource(
         self, tenant_id: str, kind: str, namespace: str, name: str, now: datetime
     ) -> ResourceRow:
-        values = {
-            "tenant_id": tenant_id,
-            "kind": kind,
-            "namespace": namespace,
-            "name": name,
-            "title": "",
-            "description": "",
-            "annotations": "{}",
-            "created_at": now,
-            "updated_at": now,
-        }
-        new_id = (
-            await self.conn.execute(sa.insert(t.resources).values(values).returning(t.resources.c.id))
-        ).scalar_one()
-        self.mark_changed()
-        return ResourceRow(
-            id=new_id,
-            tenant_id=tenant_id,
-            kind=kind,
-            namespace=namespace,
-            name=name,
-            title="",
-            description="",
-            labels={},
-            annotations={},
-            created_at=now,
-            updated_at=now,
+        values = {"tenant_id": tenant_id, "kind": kind, "namespace": namespace, "name": name}
+        row = (
+            (await self.run.execute(INSERT_RESOURCE, {**values, "created_at": now, "updated_at": now}))
+            .mappings()
+            .one()
         )
+        self.mark_changed()
+        return _resource_row(row)
 
     async def update_resource(
         self,
         resource_id: int,
         *,
         now: datetime,
-        title: str | None = None,
-        description: str | None = None,
         labels: dict[str, str] | None = None,
         annotations: dict[str, str] | None = None,
+        latest: tuple[str, str, str] | None = None,
+        added_version: bool = False,
     ) -> None:
-        values: dict[str, Any] = {"updated_at": now}
-        if title is not None:
-            values["title"] = title
-        if description is not None:
-            values["description"] = description
-        if annotations is not None:
-            values["annotations"] = json.dumps(annotations, sort_keys=True)
-        await self.conn.execute(sa.update(t.resources).where(t.resources.c.id == resource_id).values(values))
+        version, title, description = latest if latest is not None else (None, None, None)
+        params = {
+            "b_id": resource_id,
+            "b_now": now,
+            "b_labels": _map_json(labels) if labels is not None else None,
+            "b_annotations": _map_json(annotations) if annotations is not None else None,
+            "b_latest_version": version,
+            "b_title": title,
+            "b_description": description,
+            "b_added": 1 if added_version else 0,
+        }
+        await self.run.execute(UPDATE_RESOURCE, params)
         if labels is not None:
-            await self.conn.execute(
-                sa.delete(t.resource_labels).where(t.resource_labels.c.resource_id == resource_id)
-            )
+            await self.run.execute(DELETE_LABELS, {"resource_id": resource_id})
             if labels:
-                await self.conn.execute(
-                    sa.insert(t.resource_labels),
-                    [{"resource_id": resource_id, "key": k, "value": v} for k, v in labels.items()],
-                )
+                rows = [{"resource_id": resource_id, "key": k, "value": v} for k, v in labels.items()]
+                await self.run.execute(INSERT_LABELS, rows)
         self.mark_changed()
 
     async def list_resources(self, query: ResourceQuery) -> list[ResourceRow]:
         r = t.resources.c
-        stmt = sa.select(t.resources).where(r.tenant_id == query.tenant_id, r.kind == query.kind)
+        statement = sa.select(t.resources).where(r.tenant_id == query.tenant_id, r.kind == query.kind)
         if query.namespace is not None:
-            stmt = stmt.where(r.namespace == query.namespace)
+            statement = statement.where(r.namespace == query.namespace)
+        label = t.resource_labels.c
         for key, value in query.labels:
-            label = t.resource_labels.c
-            stmt = stmt.where(
+            statement = statement.where(
                 sa.exists().where(label.resource_id == r.id, label.key == key, label.value == value)
             )
         if query.text:
             pattern = f"%{escape_like(query.text.lower())}%"
-            stmt = stmt.where(
+            statement = statement.where(
                 sa.or_(
                     sa.func.lower(r.namespace + "/" + r.name).like(pattern, escape="\\"),
                     sa.func.lower(r.title).like(pattern, escape="\\"),
@@ -185,90 +241,32 @@ class SqlTx:
                 )
             )
         if query.after is not None:
-            stmt = stmt.where(sa.tuple_(r.namespace, r.name) > sa.tuple_(*query.after))
-        stmt = stmt.order_by(r.namespace, r.name).limit(query.limit)
-        rows = (await self.conn.execute(stmt)).all()
-        labels = await self._labels([row.id for row in rows])
-        return [self._resource(row, labels.get(row.id, {})) for row in rows]
-
-    async def version_counts(self, resource_ids: Sequence[int]) -> dict[int, int]:
-        if not resource_ids:
-            return {}
-        v = t.versions.c
-        rows = await self.conn.execute(
-            sa.select(v.resource_id, sa.func.count())
-            .where(v.resource_id.in_(resource_ids))
-            .group_by(v.resource_id)
-        )
-        return {row[0]: row[1] for row in rows}
-
-    async def _labels(self, resource_ids: Sequence[int]) -> dict[int, dict[str, str]]:
-        if not resource_ids:
-            return {}
-        lb = t.resource_labels.c
-        rows = await self.conn.execute(
-            sa.select(lb.resource_id, lb.key, lb.value).where(lb.resource_id.in_(resource_ids))
-        )
-        result: dict[int, dict[str, str]] = {}
-        for resource_id, key, value in rows:
-            result.setdefault(resource_id, {})[key] = value
-        return result
-
-    @staticmethod
-    def _resource(row: sa.Row[Any], labels: dict[str, str]) -> ResourceRow:
-        m = row._mapping
-        return ResourceRow(
-            id=m["id"],
-            tenant_id=m["tenant_id"],
-            kind=m["kind"],
-            namespace=m["namespace"],
-            name=m["name"],
-            title=m["title"],
-            description=m["description"],
-            labels=dict(sorted(labels.items())),
-            annotations=json.loads(m["annotations"]),
-            created_at=m["created_at"],
-            updated_at=m["updated_at"],
-        )
+            statement = statement.where(sa.tuple_(r.namespace, r.name) > sa.tuple_(*query.after))
+        statement = statement.order_by(r.namespace, r.name).limit(query.limit)
+        return [_resource_row(m) for m in (await self.run.execute(statement)).mappings()]
 
     async def list_versions(self, resource_id: int) -> list[VersionRow]:
-        rows = await self.conn.execute(
-            sa.select(*_VERSION_COLUMNS)
-            .where(t.versions.c.resource_id == resource_id)
-            .order_by(t.versions.c.id)
-        )
-        return [_version_row(row) for row in rows]
+        rows = await self.run.execute(LIST_VERSIONS, {"resource_id": resource_id})
+        return [_version_row(m) for m in rows.mappings()]
 
-    async def latest_versions(self, resource_ids: Sequence[int]) -> dict[int, list[VersionRow]]:
-        if not resource_ids:
+    async def latest_versions(self, resources: Sequence[ResourceRow]) -> dict[int, VersionRow]:
+        wanted = [(r.id, r.latest_version) for r in resources if r.latest_version is not None]
+        if not wanted:
             return {}
-        rows = await self.conn.execute(
-            sa.select(*_VERSION_COLUMNS)
-            .where(t.versions.c.resource_id.in_(resource_ids))
-            .order_by(t.versions.c.id)
-        )
-        result: dict[int, list[VersionRow]] = {}
-        for row in rows:
-            version = _version_row(row)
-            result.setdefault(version.resource_id, []).append(version)
-        return result
+        v = t.versions.c
+        statement = sa.select(*_VERSION_COLUMNS).where(sa.tuple_(v.resource_id, v.version).in_(wanted))
+        return {m["resource_id"]: _version_row(m) for m in (await self.run.execute(statement)).mappings()}
 
     async def find_version(self, resource_id: int, version: str, semver_key: str | None) -> VersionRow | None:
-        v = t.versions.c
-        match = (
-            v.version == version
-            if semver_key is None
-            else sa.or_(v.version == version, v.semver_key == semver_key)
-        )
-        row = (
-            await self.conn.execute(sa.select(*_VERSION_COLUMNS).where(v.resource_id == resource_id, match))
-        ).first()
+        """The version ``version`` names; with a SemVer key, whatever its build metadata."""
+        if semver_key is None:
+            row = await self._first(FIND_VERSION, resource_id=resource_id, version=version)
+        else:
+            row = await self._first(FIND_SEMVER, resource_id=resource_id, semver_key=semver_key)
         return _version_row(row) if row is not None else None
 
     async def version_document(self, version_id: int) -> str:
-        document: str = (
-            await self.conn.execute(sa.select(t.versions.c.document).where(t.versions.c.id == version_id))
-        ).scalar_one()
+        document: str = await self._scalar(VERSION_DOCUMENT, id=version_id)
         return document
 
     async def insert_version(self, new: NewVersion) -> VersionRow:
@@ -286,171 +284,126 @@ class SqlTx:
             "published_at": new.published_at,
             "published_by": new.published_by,
         }
-        new_id = (
-            await self.conn.execute(sa.insert(t.versions).values(values).returning(t.versions.c.id))
-        ).scalar_one()
+        row = _version_row((await self.run.execute(INSERT_VERSION, values)).mappings().one())
         if new.refs:
-            await self.conn.execute(
-                sa.insert(t.version_refs),
-                [
-                    {
-                        "version_id": new_id,
-                        "field": ref.field,
-                        "kind": ref.kind,
-                        "namespace": ref.namespace,
-                        "name": ref.name,
-                        "selector": ref.selector,
-                    }
-                    for ref in new.refs
-                ],
-            )
+            refs = [
+                {
+                    "version_id": row.id,
+                    "field": r.field,
+                    "kind": r.kind,
+                    "namespace": r.namespace,
+                    "name": r.name,
+                    "selector": r.selector,
+                }
+                for r in new.refs
+            ]
+            await self.run.execute(INSERT_REFS, refs)
         self.mark_changed()
-        return VersionRow(
-            id=new_id,
-            resource_id=new.resource_id,
-            version=new.version,
-            semver_key=new.semver_key,
-            digest=new.digest,
-            title=new.title,
-            description=new.description,
-            protocol=new.protocol,
-            warnings=new.warnings,
-            origin=new.origin,
-            published_at=new.published_at,
-            published_by=new.published_by,
-        )
+        return row
 
     async def list_aliases(self, resource_id: int) -> list[AliasRow]:
-        a, v = t.aliases.c, t.versions.c
-        rows = await self.conn.execute(
-            sa.select(a.resource_id, a.alias, a.version_id, v.version, a.updated_at, a.updated_by)
-            .join(t.versions, v.id == a.version_id)
-            .where(a.resource_id == resource_id)
-            .order_by(a.alias)
-        )
-        return [AliasRow(*row) for row in rows]
+        rows = await self.run.execute(LIST_ALIASES, {"resource_id": resource_id})
+        return [
+            AliasRow(
+                m["resource_id"], m["alias"], m["version_id"], m["version"], m["updated_at"], m["updated_by"]
+            )
+            for m in rows.mappings()
+        ]
 
     async def set_alias(
         self, resource_id: int, alias: str, version_id: int, now: datetime, actor: str
     ) -> None:
-        a = t.aliases.c
-        updated = await self.conn.execute(
-            sa.update(t.aliases)
-            .where(a.resource_id == resource_id, a.alias == alias)
-            .values(version_id=version_id, updated_at=now, updated_by=actor)
-        )
+        values = {
+            "resource_id": resource_id,
+            "alias": alias,
+            "version_id": version_id,
+            "updated_at": now,
+            "updated_by": actor,
+        }
+        updated = await self.run.execute(UPDATE_ALIAS, {f"b_{k}": v for k, v in values.items()})
         if updated.rowcount == 0:
-            await self.conn.execute(
-                sa.insert(t.aliases).values(
-                    resource_id=resource_id,
-                    alias=alias,
-                    version_id=version_id,
-                    updated_at=now,
-                    updated_by=actor,
-                )
-            )
+            await self.run.execute(INSERT_ALIAS, values)
         self.mark_changed()
 
     async def delete_alias(self, resource_id: int, alias: str) -> bool:
-        a = t.aliases.c
-        deleted = await self.conn.execute(
-            sa.delete(t.aliases).where(a.resource_id == resource_id, a.alias == alias)
-        )
+        deleted = await self.run.execute(DELETE_ALIAS, {"resource_id": resource_id, "alias": alias})
         self.mark_changed()
         return bool(deleted.rowcount)
 
     async def append_audit(self, event: AuditEvent) -> None:
-        await self.conn.execute(
-            sa.insert(t.audit_events).values(
-                tenant_id=event.tenant_id,
-                at=event.at,
-                actor=event.actor,
-                action=event.action,
-                target=event.target,
-                details=json.dumps(event.details, sort_keys=True, default=str),
-                request_id=event.request_id,
-            )
-        )
+        values = {
+            "tenant_id": event.tenant_id,
+            "at": event.at,
+            "actor": event.actor,
+            "action": event.action,
+            "target": event.target,
+            "details": json.dumps(event.details, sort_keys=True, default=str),
+            "request_id": event.request_id,
+        }
+        await self.run.execute(INSERT_AUDIT, values)
 
     async def list_audit(self, tenant_id: str, limit: int) -> list[AuditEvent]:
         e = t.audit_events.c
-        rows = await self.conn.execute(
+        rows = await self.run.execute(
             sa.select(t.audit_events).where(e.tenant_id == tenant_id).order_by(e.id.desc()).limit(limit)
         )
         return [
             AuditEvent(
-                tenant_id=row.tenant_id,
-                at=row.at,
-                actor=row.actor,
-                action=row.action,
-                target=row.target,
-                details=json.loads(row.details),
-                request_id=row.request_id,
+                tenant_id=m["tenant_id"],
+                at=m["at"],
+                actor=m["actor"],
+                action=m["action"],
+                target=m["target"],
+                details=json.loads(m["details"]),
+                request_id=m["request_id"],
             )
-            for row in rows
+            for m in rows.mappings()
         ]
 
 
 class SqlStore(ABC):
-    """Shared engine handling; subclasses supply locks, upserts and the change signal."""
+    """What every dialect store provides; ``SqlTx`` holds the shared SQL."""
 
     dialect = "sql"
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
 
     @property
     @abstractmethod
     def changes(self) -> ChangeSignal:
         """The dialect's signal that catalog state changed."""
 
-    async def lock(self, conn: AsyncConnection, key: str) -> None:
-        """Dialects override; the default relies on the transaction's own write serialization."""
+    @abstractmethod
+    def begin(self) -> AbstractAsyncContextManager[SqlTx]:
+        """A read-write transaction, committed on success and rolled back on error."""
 
     @abstractmethod
-    async def insert_ignore(self, conn: AsyncConnection, table: sa.Table, values: dict[str, Any]) -> None:
+    def read(self) -> AbstractAsyncContextManager[SqlTx]:
+        """A read-only transaction (one consistent snapshot)."""
+
+    @abstractmethod
+    async def lock(self, run: Runner, key: str) -> None:
+        """Serialize writers on ``key`` until the transaction ends."""
+
+    @abstractmethod
+    async def insert_ignore(self, run: Runner, table: sa.Table, values: dict[str, Any]) -> None:
         """Insert a row unless its primary key already exists."""
 
+    @abstractmethod
     async def start(self) -> None:
-        """Open what the store needs beyond the pool (listeners, probes)."""
+        """Open what the store needs beyond its connections (listeners, background work)."""
 
-    async def close(self) -> None:
-        await self.engine.dispose()
-
-    @asynccontextmanager
-    async def begin(self) -> AsyncIterator[SqlTx]:
-        async with self.engine.connect() as conn:
-            conn = await self._prepare_write(conn)
-            async with conn.begin():
-                tx = SqlTx(conn, self)
-                yield tx
-                if tx.changed:
-                    await self._before_commit(tx)
-            if tx.changed:
-                self._after_commit()
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[SqlTx]:
-        async with self.engine.connect() as conn, conn.begin():
-            yield SqlTx(conn, self)
-
-    async def _prepare_write(self, conn: AsyncConnection) -> AsyncConnection:
-        return conn
-
-    async def _before_commit(self, tx: SqlTx) -> None:
-        """Dialect hook run inside a transaction that changed the catalog, just before it commits."""
-
-    def _after_commit(self) -> None:
-        """Dialect hook run after a change committed."""
+    @abstractmethod
+    async def close(self) -> None: ...
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
+        async with self.read() as tx:
+            await tx.run.execute(sa.text("SELECT 1"))
 
     async def migration_revision(self) -> str | None:
-        async with self.engine.connect() as conn:
-            try:
-                revision: str | None = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
-            except sa.exc.DBAPIError:
-                return None
+        try:
+            async with self.read() as tx:
+                revision: str | None = (
+                    await tx.run.execute(sa.text("SELECT version_num FROM alembic_version"))
+                ).scalar()
+        except sa.exc.DBAPIError:
+            return None
         return revision

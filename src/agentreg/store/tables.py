@@ -65,7 +65,12 @@ resources = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("title", sa.Text(), nullable=False, server_default=""),
     sa.Column("description", sa.Text(), nullable=False, server_default=""),
+    # Labels live here (read with the row) and in resource_labels (indexed for filters); one method writes both.
+    sa.Column("labels", sa.Text(), nullable=False, server_default="{}"),
     sa.Column("annotations", sa.Text(), nullable=False, server_default="{}"),
+    # Maintained on publish by domain.resolution.supersedes, so reads never scan every version.
+    sa.Column("latest_version", sa.String(255), nullable=True),
+    sa.Column("version_count", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("kind", "namespace", "name"),
