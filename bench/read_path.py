@@ -42,8 +42,11 @@ RESOLVED_PATH = "/v1/agents/com.acme/support-bot/versions/stable/resolved"
 PUBLISH_PATH = "/v1/skills"
 HOT_PATHS = {"alias": ALIAS_PATH, "resolved": RESOLVED_PATH}
 CONCURRENCIES = (1, 8, 32)
-PUBLISH_CONCURRENCY = 8
+# Publishes serialize on one writer, so latency grows with concurrency (Little's law): report both.
+PUBLISH_CONCURRENCIES = (4, 8)
 NO_FAST_LANE_CONCURRENCY = 32
+# publish.lua modes: a new skill per request, and a new version of one skill per request.
+PUBLISH_MODES = {"publish (new names)": "names", "publish (new versions)": "versions"}
 
 # Targets (reported, never asserted).
 HOT_MIN_RATIO = 0.60
@@ -266,7 +269,7 @@ def start_bare(procs: Processes, size: int) -> Server:
 
 @dataclass
 class Row:
-    target: str  # e.g. "alias", "bare(958B)", "alias no-fast-lane", "publish"
+    target: str  # e.g. "alias", "bare(958B)", "alias no-fast-lane", "publish (new names)"
     concurrency: int
     runs: list[WrkResult] = field(default_factory=list)
 
@@ -353,18 +356,20 @@ def benchmark(plan: Plan) -> tuple[dict[tuple[str, int], Row], dict[str, int]]:
                 NO_FAST_LANE_CONCURRENCY,
                 run_wrk(slow.base + ALIAS_PATH, NO_FAST_LANE_CONCURRENCY, plan.duration),
             )
-            skill = f"pub-{uuid.uuid4().hex[:8]}-r{rnd + 1}"
-            record(
-                "publish",
-                PUBLISH_CONCURRENCY,
-                run_wrk(
-                    ours.base + PUBLISH_PATH,
-                    PUBLISH_CONCURRENCY,
-                    plan.duration,
-                    script=BENCH / "publish.lua",
-                    script_args=[skill],
-                ),
-            )
+            for target, mode in PUBLISH_MODES.items():
+                for conns in PUBLISH_CONCURRENCIES:
+                    skill = f"pub-{uuid.uuid4().hex[:8]}-r{rnd + 1}"
+                    record(
+                        target,
+                        conns,
+                        run_wrk(
+                            ours.base + PUBLISH_PATH,
+                            conns,
+                            plan.duration,
+                            script=BENCH / "publish.lua",
+                            script_args=[skill, mode],
+                        ),
+                    )
             # Reads must still answer 200 after the writes (cache invalidated, not broken).
             status, _ = http_get(ours.base + ALIAS_PATH)
             if status != 200:
@@ -386,14 +391,16 @@ def report(rows: dict[tuple[str, int], Row], sizes: dict[str, int], plan: Plan) 
     lines = [
         f"Medians of {plan.rounds} round(s) x {plan.duration}s; server on CPU {SERVER_CPU}, wrk -t1 on CPU {LOAD_CPU}.",
         "",
-        f"| {'target':<22} | {'conc':>4} | {'req/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | {'ours/bare':>9} | errors |",
-        f"|{'-' * 24}|{'-' * 6}|{'-' * 11}|{'-' * 9}|{'-' * 9}|{'-' * 11}|{'-' * 8}|",
+        f"| {'target':<22} | {'conc':>4} | {'req/s':>9} | {'req/s min-max':>15} | {'p50 ms':>7} | {'p99 ms':>7} "
+        f"| {'ours/bare':>9} | errors |",
+        f"|{'-' * 24}|{'-' * 6}|{'-' * 11}|{'-' * 17}|{'-' * 9}|{'-' * 9}|{'-' * 11}|{'-' * 8}|",
     ]
 
     def line(row: Row, ratio: float | None) -> str:
         ratio_text = f"{ratio * 100:.0f} %" if ratio is not None else ""
+        spread = f"{min(r.rps for r in row.runs):.0f}-{max(r.rps for r in row.runs):.0f}"
         return (
-            f"| {row.target:<22} | {row.concurrency:>4} | {row.median('rps'):>9.0f} | "
+            f"| {row.target:<22} | {row.concurrency:>4} | {row.median('rps'):>9.0f} | {spread:>15} | "
             f"{row.median('p50_ms'):>7.2f} | {row.median('p99_ms'):>7.2f} | {ratio_text:>9} | {row.errors:>6} |"
         )
 
@@ -406,8 +413,8 @@ def report(rows: dict[tuple[str, int], Row], sizes: dict[str, int], plan: Plan) 
     slow = rows[("alias no-fast-lane", NO_FAST_LANE_CONCURRENCY)]
     bare_alias = rows.get((f"bare({sizes['alias']}B)", NO_FAST_LANE_CONCURRENCY))
     lines.append(line(slow, slow.median("rps") / bare_alias.median("rps") if bare_alias else None))
-    publish = rows[("publish", PUBLISH_CONCURRENCY)]
-    lines.append(line(publish, None))
+    publishes = [rows[(target, conns)] for target in PUBLISH_MODES for conns in PUBLISH_CONCURRENCIES]
+    lines += [line(publish, None) for publish in publishes]
 
     lines += ["", "Targets:"]
     if HOT_TARGET_CONCURRENCY in plan.concurrencies:
@@ -430,14 +437,13 @@ def report(rows: dict[tuple[str, int], Row], sizes: dict[str, int], plan: Plan) 
             f"  info  fast lane on/off at c={NO_FAST_LANE_CONCURRENCY}: "
             f"{fast.median('rps') / slow.median('rps'):.1f}x throughput"
         )
-    lines.append(
-        f"  {verdict(publish.median('p99_ms') < PUBLISH_MAX_P99_MS)}  publish: p99 "
-        f"{publish.median('p99_ms'):.2f} ms (target < {PUBLISH_MAX_P99_MS:.0f} ms)"
-    )
-    lines.append(
-        f"  {verdict(publish.median('rps') >= PUBLISH_MIN_RPS)}  publish: {publish.median('rps'):.0f}/s "
-        f"(target >= {PUBLISH_MIN_RPS:.0f}/s)"
-    )
+    for publish in publishes:
+        # Both in the same run: a sustained rate of at least 500/s *while* p99 stays under 20 ms.
+        ok = publish.median("p99_ms") < PUBLISH_MAX_P99_MS and publish.median("rps") >= PUBLISH_MIN_RPS
+        lines.append(
+            f"  {verdict(ok)}  {publish.target} c={publish.concurrency}: {publish.median('rps'):.0f}/s with p99 "
+            f"{publish.median('p99_ms'):.2f} ms (target >= {PUBLISH_MIN_RPS:.0f}/s with p99 < {PUBLISH_MAX_P99_MS:.0f} ms)"
+        )
     failed = [row for row in rows.values() if row.errors]
     if failed:
         lines += ["", "!" * 78, "!! THE BENCHMARK SAW ERRORS; THE NUMBERS ABOVE ARE NOT TRUSTWORTHY:"]

@@ -23,6 +23,7 @@ class CachedResponse:
     token: int
     expires_at: float | None = None  # monotonic time; for answers that depend on the clock
     error: AgentRegError | None = None  # rendered per request, so the body carries that request's id
+    not_modified_headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 class ResponseCache:

@@ -41,6 +41,7 @@ _JSON = (b"content-type", b"application/json")
 _NO_CACHE = (b"cache-control", b"no-cache")
 # Answers that are the same for every caller of a tenant and safe to remember until the next change.
 _CACHEABLE_ERRORS = (NotFound, Unresolved)
+_NO_HEADERS: dict[str, str] = {}
 
 
 def version_etag(view: VersionView) -> str:
@@ -61,6 +62,8 @@ def etag_matches(if_none_match: bytes | str | None, etag: bytes | str) -> bool:
     """RFC 9110 weak comparison for If-None-Match (``*``, lists, ``W/`` prefixes)."""
     if not if_none_match:
         return False
+    if if_none_match == etag:
+        return True
     header = if_none_match.decode("latin-1") if isinstance(if_none_match, bytes) else if_none_match
     wanted = etag.decode("latin-1") if isinstance(etag, bytes) else etag
     for candidate in header.split(","):
@@ -78,13 +81,8 @@ class FastLane:
         self.cache = ResponseCache(max_entries)
         self._seq = 0
         self._prefix = os.urandom(4).hex()
-        self._done = {
-            route: (
-                metrics.latency.labels("GET", route),
-                {s: metrics.requests.labels("GET", route, str(s)) for s in (200, 304, 404, 409)},
-            )
-            for route in (VERSION_ROUTE, RESOLVED_ROUTE)
-        }
+        self._version_stats = metrics.route("GET", VERSION_ROUTE)
+        self._resolved_stats = metrics.route("GET", RESOLVED_ROUTE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or scope["query_string"]:
@@ -105,39 +103,44 @@ class FastLane:
         self, scope: Scope, send: Send, kind: Kind, namespace: str, name: str, selector: str, resolved: bool
     ) -> None:
         started = time.perf_counter()
-        headers = dict(scope["headers"])
+        authorization = if_none_match = request_id = None
+        for header, value in scope["headers"]:  # one pass; no dict of every header
+            if header == b"authorization":
+                authorization = value
+            elif header == b"if-none-match":
+                if_none_match = value
+            elif header == b"x-request-id":
+                request_id = value[:MAX_REQUEST_ID]
         actor = authenticate(
-            {k.decode("latin-1"): v.decode("latin-1") for k, v in headers.items() if k == b"authorization"}
+            {"authorization": authorization.decode("latin-1")} if authorization else _NO_HEADERS
         )
         key = (actor.tenant, kind, namespace, name, selector, resolved)
         token = self.store.changes.token()
         entry = self.cache.get(key, token)
         if entry is None:
-            self.metrics.cache_misses.inc()
+            self.metrics.cache_misses += 1
             entry = await self._compute(actor, kind, namespace, name, selector, resolved, token)
             if entry.token == token:
                 self.cache.put(key, entry)
         else:
-            self.metrics.cache_hits.inc()
-        request_id = headers.get(b"x-request-id", b"")[:MAX_REQUEST_ID] or self._next_id()
-        status, body = entry.status, entry.body
+            self.metrics.cache_hits += 1
+        request_id = request_id or self._next_id()
+        status, body, headers = entry.status, entry.body, entry.headers
         if entry.error is not None:
             status, body = error_body(entry.error, request_id.decode("latin-1"))
-        if entry.etag is not None and etag_matches(headers.get(b"if-none-match"), entry.etag):
-            status, body = 304, b""
-        response_headers = [*entry.headers, (b"x-request-id", request_id)]
-        if status != 304:
-            response_headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+            headers = (*headers, (b"content-length", str(len(body)).encode()))
+        elif if_none_match is not None and entry.etag is not None and etag_matches(if_none_match, entry.etag):
+            status, body, headers = 304, b"", entry.not_modified_headers
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*headers, (b"x-request-id", request_id)],
+            }
+        )
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
-        latency, counters = self._done[RESOLVED_ROUTE if resolved else VERSION_ROUTE]
-        latency.observe(time.perf_counter() - started)
-        counter = counters.get(status)
-        if counter is None:
-            counter = self.metrics.requests.labels(
-                "GET", RESOLVED_ROUTE if resolved else VERSION_ROUTE, str(status)
-            )
-        counter.inc()
+        stats = self._resolved_stats if resolved else self._version_stats
+        stats.record(status, time.perf_counter() - started)
 
     def _next_id(self) -> bytes:
         self._seq += 1
@@ -160,4 +163,7 @@ class FastLane:
             cached_token = token if isinstance(exc, _CACHEABLE_ERRORS) else -1
             return CachedResponse(0, b"", (_JSON, _NO_CACHE), None, cached_token, error=exc)
         encoded = etag.encode()
-        return CachedResponse(200, body, (_JSON, _NO_CACHE, (b"etag", encoded)), encoded, token)
+        headers = (_JSON, _NO_CACHE, (b"etag", encoded), (b"content-length", str(len(body)).encode()))
+        return CachedResponse(
+            200, body, headers, encoded, token, not_modified_headers=(_NO_CACHE, (b"etag", encoded))
+        )

@@ -46,6 +46,4 @@ class Observe:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
-            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.route(scope["method"], template).record(status, time.perf_counter() - started)
