@@ -1,5 +1,7 @@
--- wrk script: POST /v1/skills with a new version of one skill on every request (1.0.1, 1.0.2, ...).
--- Usage: wrk -t1 -c8 -d10s --latency -s bench/publish.lua http://127.0.0.1:PORT -- SKILL_NAME
+-- wrk script: POST /v1/skills with a new document on every request. Two modes:
+--   versions  one skill, a new version per request (NAME 1.0.1, 1.0.2, ...)
+--   names     a new skill per request (NAME-1, NAME-2, ... each at 1.0.0)
+-- Usage: wrk -t1 -c8 -d10s --latency -s bench/publish.lua http://127.0.0.1:PORT -- NAME [versions|names]
 -- Every answer must be 201 Created; anything else is counted and reported by done() as
 -- "BENCH_NON201 <count>" plus the first bad status and body, so read_path.py can fail loudly.
 
@@ -12,6 +14,7 @@ end
 
 function init(args)
   name = args[1] or "bench"
+  mode = args[2] or "versions"
   counter = 0
   non201 = 0
   first_bad = ""
@@ -20,12 +23,18 @@ end
 
 function request()
   counter = counter + 1
-  -- Threads get disjoint minor versions, so -t N still publishes distinct versions.
+  -- Threads get disjoint names or minor versions, so -t N still publishes distinct documents.
+  local skill, version
+  if mode == "names" then
+    skill, version = string.format("%s-%d-%d", name, tid, counter), "1.0.0"
+  else
+    skill, version = name, string.format("1.%d.%d", tid, counter)
+  end
   local body = string.format(
     '{"apiVersion":"agentreg.dev/v1","kind":"Skill",'
-      .. '"metadata":{"namespace":"com.bench","name":"%s","version":"1.%d.%d"},'
+      .. '"metadata":{"namespace":"com.bench","name":"%s","version":"%s"},'
       .. '"spec":{"description":"benchmark skill","instructions":"publish benchmark"}}',
-    name, tid, counter
+    skill, version
   )
   return wrk.format("POST", "/v1/skills", headers, body)
 end
