@@ -107,3 +107,24 @@ async def test_selector_with_spaces_and_operators_is_url_decoded(api: httpx.Asyn
     await api.post("/v1/skills", json=f.skill(version="1.5.0"))
     response = await api.get("/v1/skills/com.acme/triage/versions/%3E%3D1.0%20%3C2")
     assert response.status_code == 200 and response.json()["document"]["metadata"]["version"] == "1.5.0"
+
+
+async def test_an_unexpected_failure_is_a_500_envelope_not_a_crash(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store is made to fail at its boundary to observe the fast lane's catch-all."""
+    from agentreg.services import catalog
+
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("database exploded")
+
+    monkeypatch.setattr(catalog, "get_version", broken)
+    response = await api.get("/v1/skills/com.acme/triage/versions/1.0.0", headers={"x-request-id": "boom-1"})
+    assert response.status_code == 500
+    assert response.json()["error"] == {
+        "code": "internal",
+        "message": "internal server error",
+        "details": [],
+        "request_id": "boom-1",
+    }
+    assert "exploded" not in response.text

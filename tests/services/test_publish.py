@@ -125,3 +125,21 @@ async def test_publishing_with_an_unresolvable_ref_warns(store: SqlStore) -> Non
     outcome = await publish(store, ME, f.agent(config={"mcpServers": [{"ref": "com.acme/github@^9"}]}))
     assert [w.field for w in outcome.warnings] == ["/spec/config/mcpServers/0/ref"]
     assert outcome.view.version.warnings == ()  # reference warnings are not stored: refs resolve when read
+
+
+async def test_concurrent_claims_by_two_tenants_leave_one_owner(store: SqlStore) -> None:
+    async def attempt(principal: Principal, name: str) -> str:
+        try:
+            await publish(store, principal, f.skill(name))
+        except NotFound:
+            return "refused"
+        return "published"
+
+    outcomes = await asyncio.gather(*(attempt(ME if i % 2 else OTHER, f"s{i}") for i in range(8)))
+    async with store.read() as tx:
+        owner = await tx.namespace_owner("com.acme")
+    winner = ME if owner == ME.tenant else OTHER
+    expected = ["published" if (ME if i % 2 else OTHER) == winner else "refused" for i in range(8)]
+    assert outcomes == expected
+    views, _ = await catalog.list_resources(store, OTHER if winner is ME else ME, f.skill_kind())
+    assert views == []

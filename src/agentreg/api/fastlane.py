@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -42,6 +43,8 @@ _NO_CACHE = (b"cache-control", b"no-cache")
 # Answers that are the same for every caller of a tenant and safe to remember until the next change.
 _CACHEABLE_ERRORS = (NotFound, Unresolved)
 _NO_HEADERS: dict[str, str] = {}
+_INTERNAL = AgentRegError("internal server error")
+log = logging.getLogger("agentreg.api")
 
 
 def version_etag(view: VersionView) -> str:
@@ -119,7 +122,12 @@ class FastLane:
         entry = self.cache.get(key, token)
         if entry is None:
             self.metrics.cache_misses += 1
-            entry = await self._compute(actor, kind, namespace, name, selector, resolved, token)
+            try:
+                entry = await self._compute(actor, kind, namespace, name, selector, resolved, token)
+            except Exception:
+                # Same contract as FastAPI's catch-all: log it, answer the envelope, never leak internals.
+                log.exception("unhandled error in the fast lane")
+                entry = CachedResponse(0, b"", (_JSON, _NO_CACHE), None, -1, error=_INTERNAL)
             if entry.token == token:
                 self.cache.put(key, entry)
         else:

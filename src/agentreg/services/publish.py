@@ -85,16 +85,19 @@ async def check(
 
 
 async def _claim_namespace(tx: Tx, actor: Principal, namespace: str, now: datetime) -> bool:
+    """Claim an unclaimed namespace for the actor's tenant; True if this call claimed it."""
     owner = await tx.namespace_owner(namespace)
+    claimed = False
     if owner is None:
         await tx.lock(f"namespace:{namespace}")
         await tx.ensure_tenant(actor.tenant, actor.tenant, now)
         await tx.claim_namespace(namespace, actor.tenant, now)
+        # Another tenant may have claimed it between our read and our insert: check who owns it now.
         owner = await tx.namespace_owner(namespace)
-        return owner == actor.tenant
+        claimed = owner == actor.tenant
     if owner != actor.tenant:
         raise _foreign_namespace(namespace)
-    return False
+    return claimed
 
 
 def _foreign_namespace(namespace: str) -> NotFound:
