@@ -15,6 +15,7 @@ class Settings:
     database_url: str | None = None
     fast_lane: bool = True
     cache_entries: int = 10_000
+    cache_bytes: int = 256 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -26,6 +27,7 @@ class Settings:
             database_url=env.get("AGENTREG_DATABASE_URL") or None,
             fast_lane=env.get("AGENTREG_FAST_LANE", "true").lower() not in ("0", "false", "no"),
             cache_entries=int(env.get("AGENTREG_CACHE_ENTRIES", "10000")),
+            cache_bytes=int(env.get("AGENTREG_CACHE_BYTES", str(256 * 1024 * 1024))),
         )
 
     @property

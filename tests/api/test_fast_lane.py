@@ -128,3 +128,17 @@ async def test_an_unexpected_failure_is_a_500_envelope_not_a_crash(
         "request_id": "boom-1",
     }
     assert "exploded" not in response.text
+
+
+def test_the_response_cache_is_bounded_in_bytes() -> None:
+    from agentreg.api.cache import CachedResponse, ResponseCache
+
+    cache = ResponseCache(max_entries=100, max_bytes=1600)
+    for i in range(10):
+        cache.put(i, CachedResponse(200, b"x" * 90, (), None, 1))
+    cache.put("huge", CachedResponse(200, b"x" * 200, (), None, 1))  # over 1/16 of the budget: not kept
+    assert cache.get("huge", 1) is None
+    for i in range(30):
+        cache.put(f"more{i}", CachedResponse(200, b"x" * 90, (), None, 1))
+    assert cache.bytes <= 1600 and len(cache) == cache.bytes // 90
+    assert cache.get(0, 1) is None  # the oldest were evicted

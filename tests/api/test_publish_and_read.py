@@ -227,3 +227,30 @@ async def test_etag_changes_when_labels_shown_in_the_body_change(api: httpx.Asyn
     assert (await api.get(resolved_path, headers={"if-none-match": etag})).status_code == 304
     await api.patch("/v1/skills/com.acme/triage", json={"labels": {"team": "newer"}})
     assert (await api.get(resolved_path, headers={"if-none-match": etag})).status_code == 200
+
+
+async def test_hostile_inputs_get_4xx_never_500(api: httpx.AsyncClient) -> None:
+    deep = await api.post("/v1/skills", content=b"[" * 100_000, headers={"content-type": "application/json"})
+    assert deep.status_code == 400 and error(deep)["code"] == "malformed"
+    nul = await post(api, "skills", f.with_(f.skill(), "/spec/instructions", "a\u0000b"))
+    assert nul.status_code == 422 and error(nul)["details"][0]["field"] == "/spec/instructions"  # type: ignore[index]
+    assert (await api.get("/v1/skills", params={"q": "a\u0000"})).status_code == 422
+    assert (await api.get("/v1/skills", params={"namespace": "a\u0000"})).status_code == 422
+    assert (await api.get("/v1/skills", params={"label": "a=\u0000"})).status_code == 422
+    assert (await api.get("/v1/models/n/m%00/versions/1.0.0")).status_code == 404
+    assert (await api.get("/v1/models/n/m%00")).status_code == 404
+    bad_json = await api.put(
+        "/v1/skills/com.acme/x/aliases/stable", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert bad_json.status_code == 400 and error(bad_json)["code"] == "malformed"
+    await post(api, "skills", f.skill())
+    not_object = await api.patch("/v1/skills/com.acme/triage", json=[])
+    assert not_object.status_code == 422 and error(not_object)["details"] == [
+        {"field": "", "issue": "the body must be a JSON object"}
+    ]
+
+
+async def test_failed_apply_items_use_the_kind_name(api: httpx.AsyncClient) -> None:
+    broken = f.with_(f.mcp_server(), "/spec/description", 7)
+    results = (await api.post("/v1/apply", json=[broken])).json()["results"]
+    assert results[0]["result"] == "failed" and results[0]["kind"] == "mcp-server"

@@ -90,3 +90,21 @@ def test_server_errors_are_one_stderr_line_and_a_non_zero_exit(
 def test_version_command(run: CliRunner) -> None:
     code, out, _ = invoke(run, "version")
     assert code == 0 and out.strip() == "0.1.0"
+
+
+def test_errors_with_brackets_print_verbatim(
+    run: CliRunner, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invoke(run, "apply", "-f", str(EXAMPLES))
+    monkeypatch.setattr("sys.argv", ["agentreg", "resolve", "com.acme/support-bot"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert "/spec/config/mcpServers/0/ref" in err and "unresolved_ref" in err
+
+
+def test_output_format_is_accepted_after_the_command(run: CliRunner) -> None:
+    invoke(run, "apply", "-f", str(EXAMPLES))
+    code, out, _ = invoke(run, "get", "agent", "-o", "json")
+    assert code == 0 and len(json.loads(out)) == 2

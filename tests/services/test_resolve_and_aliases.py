@@ -110,3 +110,14 @@ async def test_batch_resolution_reports_each_ref(store: SqlStore) -> None:
     assert results[0].view is not None and results[0].view.version.version == "1.0.0"
     assert isinstance(results[1].error, NotFound)
     assert isinstance(results[2].error, Invalid)
+
+
+async def test_fan_out_is_bounded_instead_of_growing_exponentially(store: SqlStore) -> None:
+    # d0 -> d1 (x4) -> d2 (x4) -> ... : 4^depth refs if expanded naively.
+    for level in reversed(range(6)):
+        config = {"agents": [{"ref": f"com.acme/d{level + 1}"}] * 4} if level < 5 else None
+        await publish(store, ME, f.agent(f"d{level}", config=config))
+    with pytest.raises(Unresolved, match="more than 200"):
+        await resolve.resolve_agent(store, ME, "com.acme", "d0", "latest")
+    small = await resolve.resolve_agent(store, ME, "com.acme", "d3", "latest")
+    assert len(small.dependencies) == 4 and len(small.dependencies[0].dependencies) == 4

@@ -192,3 +192,36 @@ def test_skill_and_model_specs_have_schemas() -> None:
     assert refuse(f.with_(f.skill(), "/spec/description", ...)) == ["/spec/description"]
     assert refuse(f.with_(f.model(), "/spec/provider", ...)) == ["/spec/provider"]
     assert json.dumps(parse_document(f.model()).document.spec)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("/metadata/namespace", "com.acme\n"),
+        ("/metadata/name", "triage\n"),
+        ("/metadata/version", "1.0.0\n"),
+        ("/metadata/version", "1.1\u0662.3"),  # an Arabic-Indic digit is not a SemVer digit
+        ("/metadata/name", ".."),
+    ],
+)
+def test_look_alike_identities_are_refused(path: str, value: str) -> None:
+    assert refuse(f.with_(f.skill(), path, value)) == [path]
+
+
+def test_names_follow_the_registry_character_sets() -> None:
+    assert parse_document(f.skill("_internal.tool-2")).document.name == "_internal.tool-2"
+    assert parse_document(f.skill(namespace="-acme.io")).document.namespace == "-acme.io"
+
+
+def test_a_secret_input_must_not_carry_a_literal_default_either() -> None:
+    env = [{"name": "TOKEN", "isSecret": True, "default": "sk-live-123"}]
+    assert refuse(f.with_(f.mcp_server(), "/spec/packages/0/environmentVariables", env)) == [
+        "/spec/packages/0/environmentVariables/0/default"
+    ]
+
+
+def test_documents_over_one_mebibyte_in_canonical_form_are_too_large() -> None:
+    from agentreg.domain.errors import TooLarge
+
+    with pytest.raises(TooLarge):
+        parse_document(f.with_(f.skill(), "/spec/instructions", "x" * (1024 * 1024)))

@@ -50,7 +50,7 @@ def test_parse_ref(
 
 
 @pytest.mark.parametrize(
-    "text", ["", "bot", "a/b/c/d", "acme/bot@", "-acme/bot", "acme/bot!", "widget/acme/bot"]
+    "text", ["", "bot", "a/b/c/d", "acme/bot@", "acme/..", "acme/bot!", "widget/acme/bot", "acme/bot\n"]
 )
 def test_bad_refs_name_the_field(text: str) -> None:
     with pytest.raises(Invalid) as caught:

@@ -85,5 +85,9 @@ def create_app(
     api.include_router(aliases.router)
     api.include_router(resources.router)
     observed = Observe(api, metrics)
-    lane = FastLane(observed, the_store, metrics, settings.cache_entries) if settings.fast_lane else None
+    lane = (
+        FastLane(observed, the_store, metrics, settings.cache_entries, settings.cache_bytes)
+        if settings.fast_lane
+        else None
+    )
     return AgentRegApp(asgi=lane or observed, api=api, store=the_store, metrics=metrics, fast_lane=lane)

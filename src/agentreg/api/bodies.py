@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import Request
 
-from agentreg.domain.errors import TooLarge, Unsupported
+from agentreg.domain.errors import InvalidRequest, TooLarge, Unsupported
 from agentreg.domain.streams import StreamItem, parse_one, parse_stream
 
 MIB = 1024 * 1024
@@ -51,8 +52,17 @@ async def one_document(request: Request) -> Any:
 
 async def document_stream(request: Request) -> list[StreamItem]:
     media = media_type(request)
-    return parse_stream(await read_limited(request, APPLY_LIMIT), media)
+    body = await read_limited(request, APPLY_LIMIT)
+    # Up to 10 MiB of YAML takes a while to parse: keep the event loop serving meanwhile.
+    return await asyncio.to_thread(parse_stream, body, media)
 
 
 async def json_body(request: Request, limit: int = DOCUMENT_LIMIT) -> Any:
     return parse_one(await read_limited(request, limit), "application/json")
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    value = await json_body(request)
+    if not isinstance(value, dict):
+        raise InvalidRequest.at("", "the body must be a JSON object")
+    return value

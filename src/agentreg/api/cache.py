@@ -27,8 +27,12 @@ class CachedResponse:
 
 
 class ResponseCache:
-    def __init__(self, max_entries: int) -> None:
+    """LRU bounded by entries and by bytes; a body larger than a sixteenth of the byte budget is not kept."""
+
+    def __init__(self, max_entries: int, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._entries: OrderedDict[Hashable, CachedResponse] = OrderedDict()
 
     def get(self, key: Hashable, token: int) -> CachedResponse | None:
@@ -36,21 +40,29 @@ class ResponseCache:
         if entry is None:
             return None
         if entry.token != token or (entry.expires_at is not None and entry.expires_at <= time.monotonic()):
-            del self._entries[key]
+            self._drop(key)
             return None
         self._entries.move_to_end(key)
         return entry
 
     def put(self, key: Hashable, entry: CachedResponse) -> None:
-        if self.max_entries <= 0:
+        if self.max_entries <= 0 or len(entry.body) > self.max_bytes // 16:
             return
+        self._drop(key)
         self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self.bytes += len(entry.body)
+        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self.bytes -= len(evicted.body)
+
+    def _drop(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.bytes -= len(entry.body)
 
     def clear(self) -> None:
         self._entries.clear()
+        self.bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)

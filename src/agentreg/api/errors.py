@@ -43,7 +43,7 @@ ERRORS: dict[type[AgentRegError], tuple[int, str]] = {
     InvalidRequest: (422, "invalid_request"),
     Invalid: (422, "invalid_document"),
 }
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable"}
+_HTTP_CODES = {400: "malformed", 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable"}
 
 
 def status_and_code(error: AgentRegError) -> tuple[int, str]:
@@ -87,6 +87,9 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if any(error.get("type") == "json_invalid" for error in exc.errors()):
+        malformed = Malformed("the body is not valid JSON")
+        return _json(400, error_payload("malformed", malformed.message, [], request_id_of(request)))
     details = []
     for error in exc.errors():
         location = [str(p) for p in error.get("loc", ())]

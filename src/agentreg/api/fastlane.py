@@ -77,11 +77,13 @@ def etag_matches(if_none_match: bytes | str | None, etag: bytes | str) -> bool:
 
 
 class FastLane:
-    def __init__(self, app: ASGIApp, store: Store, metrics: Metrics, max_entries: int) -> None:
+    def __init__(
+        self, app: ASGIApp, store: Store, metrics: Metrics, max_entries: int, max_bytes: int
+    ) -> None:
         self.app = app
         self.store = store
         self.metrics = metrics
-        self.cache = ResponseCache(max_entries)
+        self.cache = ResponseCache(max_entries, max_bytes)
         self._seq = 0
         self._prefix = os.urandom(4).hex()
         self._version_stats = metrics.route("GET", VERSION_ROUTE)

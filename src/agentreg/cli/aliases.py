@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from agentreg.cli.context import options
+from agentreg.cli.context import OutputOption, options
 from agentreg.cli.output import Format, emit_data, table, when
 
 app = typer.Typer(help="Move aliases (stable, canary, prod, ...) between versions.", no_args_is_help=True)
@@ -24,9 +24,10 @@ def set_alias(
     if_match: Annotated[
         str | None, typer.Option("--if-match", help="only if the alias points at this version now")
     ] = None,
+    output: OutputOption = None,
 ) -> None:
     """Point ALIAS at VERSION."""
-    opts = options(ctx)
+    opts = options(ctx, output)
     with opts.client() as client:
         result = client.set_alias(kind, name, alias, version, if_match=if_match)
     if opts.output != Format.table:
@@ -48,9 +49,9 @@ def remove_alias(
 
 
 @app.command("list")
-def list_aliases(ctx: typer.Context, kind: KindArg, name: NameArg) -> None:
+def list_aliases(ctx: typer.Context, kind: KindArg, name: NameArg, output: OutputOption = None) -> None:
     """List a resource's aliases."""
-    opts = options(ctx)
+    opts = options(ctx, output)
     with opts.client() as client:
         result = client.aliases(kind, name)
     if opts.output != Format.table:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from agentreg.cli.context import options
+from agentreg.cli.context import OutputOption, options
 from agentreg.cli.output import Format, emit_data, short_digest, table, when
 from agentreg.client import ResolvedOut
 from agentreg.client._core import split_name
@@ -47,9 +47,10 @@ def apply(
     ctx: typer.Context,
     file: Annotated[list[str], typer.Option("-f", "--file", help="file, directory or - (stdin); repeatable")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and report, write nothing")] = False,
+    output: OutputOption = None,
 ) -> None:
     """Publish documents (multi-document YAML or JSON), referenced ones first."""
-    opts = options(ctx)
+    opts = options(ctx, output)
     stream = "\n---\n".join(read_stream(f) for f in file)
     with opts.client() as client:
         result = client.apply(stream, dry_run=dry_run)
@@ -80,9 +81,10 @@ def get(
     query: Annotated[
         str | None, typer.Option("-q", "--query", help="substring of name or description")
     ] = None,
+    output: OutputOption = None,
 ) -> None:
     """List resources of a kind, show one, or show the version a selector picks."""
-    opts = options(ctx)
+    opts = options(ctx, output)
     with opts.client() as client:
         if ref is None:
             labels = dict(item.partition("=")[::2] for item in label)
@@ -145,9 +147,10 @@ def versions(
     ctx: typer.Context,
     kind: Annotated[str, typer.Argument(help="agent, mcp-server, skill or model")],
     name: Annotated[str, typer.Argument(help="NAMESPACE/NAME")],
+    output: OutputOption = None,
 ) -> None:
     """List a resource's versions, newest first."""
-    opts = options(ctx)
+    opts = options(ctx, output)
     with opts.client() as client:
         result = client.versions(kind, name)
         aliases = client.aliases(kind, name)
@@ -180,9 +183,10 @@ def resolve(
     ref: Annotated[
         str, typer.Argument(help="[KIND/]NAMESPACE/NAME[@SELECTOR]; an agent gives its active config")
     ],
+    output: OutputOption = None,
 ) -> None:
     """Resolve a ref to a concrete version (for an agent: every ref in its config too)."""
-    opts = options(ctx)
+    opts = options(ctx, output)
     parse_ref(ref, "ref")
     with opts.client() as client:
         result = client.resolve(ref)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import typer
 
@@ -19,7 +20,13 @@ class Options:
         return Client(self.url)
 
 
-def options(ctx: typer.Context) -> Options:
+OutputOption = Annotated[Format | None, typer.Option("-o", "--output", help="table, json or yaml")]
+
+
+def options(ctx: typer.Context, output: Format | None = None) -> Options:
+    """The global options, with a command's own ``-o`` taking precedence."""
     if not isinstance(ctx.obj, Options):
         ctx.obj = Options()
+    if output is not None:
+        ctx.obj.output = output
     return ctx.obj

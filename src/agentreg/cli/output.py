@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -56,4 +57,5 @@ def short_digest(digest: str | None) -> str:
 
 
 def error_line(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # The server's message may hold "[...]" (JSON pointers in details): never read it as Rich markup.
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from agentreg.domain import specs
 from agentreg.domain.digest import canonical_json, digest_of
-from agentreg.domain.errors import FieldIssue, Invalid
+from agentreg.domain.errors import FieldIssue, Invalid, TooLarge
 from agentreg.domain.kinds import Kind, parse_kind
 from agentreg.domain.names import MAX_VERSION, check_name, check_namespace
 from agentreg.domain.placeholders import find_placeholder
@@ -22,6 +22,7 @@ LABEL_KEY_RE = re.compile(
     r"^(?:[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[a-zA-Z0-9]([a-zA-Z0-9._-]{0,61}[a-zA-Z0-9])?$"
 )
 MAX_LABEL_VALUE = 256
+MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_ANNOTATIONS_BYTES = 64 * 1024
 # Characters that make a non-SemVer version read as a range rather than a version (the MCP registry's rule).
 _RANGE_MARKERS = re.compile(r"[\^~<>=*|\s]|(^|\.)[xX](\.|$)")
@@ -100,6 +101,10 @@ def parse_document(raw: Any, expected_kind: Kind | None = None) -> ValidatedDocu
         raise Invalid.at(placeholder.field, placeholder.issue)
     facts = specs.validate_spec(document)
     canonical = canonical_json(document.identity())
+    if len(canonical) > MAX_DOCUMENT_BYTES:
+        raise TooLarge(
+            f"the document is {len(canonical)} bytes in canonical form; the limit is {MAX_DOCUMENT_BYTES}"
+        )
     semver = parse_semver(version)
     return ValidatedDocument(
         document=document,
@@ -153,7 +158,7 @@ def _string_map(value: Any, field: str, *, check_keys: bool) -> dict[str, str]:
         if not isinstance(item, str):
             raise Invalid.at(at, "must be a string")
         if check_keys:
-            if not LABEL_KEY_RE.match(str(key)):
+            if not LABEL_KEY_RE.fullmatch(str(key)):
                 raise Invalid.at(
                     at, "label keys are [prefix/]name: letters, digits, '.', '_', '-' (name ≤ 63)"
                 )

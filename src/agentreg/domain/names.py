@@ -10,29 +10,36 @@ from agentreg.domain.errors import Invalid
 from agentreg.domain.kinds import Kind, parse_kind
 from agentreg.domain.semver import RangeError, parse_range, parse_semver
 
-NAMESPACE_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?$")
-NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9._-]*[a-zA-Z0-9])?$")
-ALIAS_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+# Matched with fullmatch (a "$" would also accept a trailing newline); ASCII only.
+NAMESPACE_RE = re.compile(r"[a-zA-Z0-9.-]+", re.ASCII)
+NAME_RE = re.compile(r"[a-zA-Z0-9._-]+", re.ASCII)
+ALIAS_RE = re.compile(r"[a-z][a-z0-9-]{0,62}", re.ASCII)
+# URL clients collapse "." and ".." path segments, so such a name could never be addressed.
+_DOT_SEGMENTS = {".", ".."}
 MAX_FULL_NAME = 200  # "namespace/name", the MCP registry's limit
 MAX_VERSION = 255
 LATEST = "latest"
 
 
+def is_addressable(namespace: str, name: str) -> bool:
+    """Whether a namespace/name pair could name a resource at all (reads of others are simply not found)."""
+    try:
+        check_namespace(namespace)
+        check_name(namespace, name)
+    except Invalid:
+        return False
+    return True
+
+
 def check_namespace(namespace: str, field: str = "/metadata/namespace") -> str:
-    if not NAMESPACE_RE.match(namespace):
-        raise Invalid.at(
-            field,
-            "namespace must be letters, digits, '.' and '-', starting and ending with a letter or digit",
-        )
+    if not NAMESPACE_RE.fullmatch(namespace) or namespace in _DOT_SEGMENTS:
+        raise Invalid.at(field, "namespace must be letters, digits, '.' and '-' (and not '.' or '..')")
     return namespace
 
 
 def check_name(namespace: str, name: str, field: str = "/metadata/name") -> str:
-    if not NAME_RE.match(name):
-        raise Invalid.at(
-            field,
-            "name must be letters, digits, '.', '_' and '-', starting and ending with a letter or digit",
-        )
+    if not NAME_RE.fullmatch(name) or name in _DOT_SEGMENTS:
+        raise Invalid.at(field, "name must be letters, digits, '.', '_' and '-' (and not '.' or '..')")
     if len(namespace) + 1 + len(name) > MAX_FULL_NAME:
         raise Invalid.at(field, f"'namespace/name' must be at most {MAX_FULL_NAME} characters")
     return name
@@ -40,7 +47,7 @@ def check_name(namespace: str, name: str, field: str = "/metadata/name") -> str:
 
 def check_alias(alias: str, field: str = "/alias") -> str:
     """Aliases are ``[a-z][a-z0-9-]*`` and must not read as ``latest``, a version or a range."""
-    if not ALIAS_RE.match(alias):
+    if not ALIAS_RE.fullmatch(alias):
         raise Invalid.at(field, "alias must match [a-z][a-z0-9-]* (at most 63 characters)")
     if alias == LATEST or parse_semver(alias) is not None:
         raise Invalid.at(field, f"{alias!r} is reserved: it already means a version selector")
@@ -74,7 +81,7 @@ def parse_selector(text: str, field: str = "/selector") -> Selector:
         raise Invalid.at(field, f"selector is longer than {MAX_VERSION} characters")
     if parse_semver(text) is not None:
         return Selector(text, SelectorType.EXACT)
-    if ALIAS_RE.match(text):
+    if ALIAS_RE.fullmatch(text):
         try:
             check_alias(text, field)
         except Invalid:
@@ -109,9 +116,9 @@ class Ref:
 
 def parse_ref(text: str, field: str = "/ref", default_kind: Kind | None = None) -> Ref:
     """Parse ``[kind/]namespace/name[@selector]``; no ``@`` means ``latest``."""
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or not text:
         raise Invalid.at(field, "ref must be a non-empty string like 'mcp-server/com.acme/github@^1.2'")
-    body, _, selector_text = text.strip().partition("@")
+    body, _, selector_text = text.partition("@")
     parts = body.split("/")
     if len(parts) == 3:
         kind: Kind | None = parse_kind(parts[0], field)

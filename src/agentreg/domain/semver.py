@@ -11,12 +11,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import total_ordering
 
-_NUM = r"0|[1-9]\d*"
-_IDENT = r"(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
+_NUM = r"0|[1-9][0-9]*"
+_IDENT = r"(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)"
 _SEMVER_RE = re.compile(
     rf"^(?P<major>{_NUM})\.(?P<minor>{_NUM})\.(?P<patch>{_NUM})"
     rf"(?:-(?P<pre>{_IDENT}(?:\.{_IDENT})*))?"
-    r"(?:\+(?P<build>[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+    r"(?:\+(?P<build>[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?",
+    re.ASCII,
 )
 # Versions must fit in the store's integer columns and in node-semver's MAX_SAFE_INTEGER.
 MAX_COMPONENT = 2**53 - 1
@@ -78,7 +79,7 @@ class SemVer:
 
 def parse_semver(text: str) -> SemVer | None:
     """Parse a strict SemVer 2.0.0 string; None if it is not one."""
-    match = _SEMVER_RE.match(text)
+    match = _SEMVER_RE.fullmatch(text)
     if match is None:
         return None
     major, minor, patch = (int(match[g]) for g in ("major", "minor", "patch"))
@@ -136,14 +137,14 @@ def _test_set(comparators: Sequence[Comparator], version: SemVer) -> bool:
 
 
 # A partial version: each of major/minor/patch may be missing or a wildcard (x, X, *).
-_XR = r"(?:x|X|\*|0|[1-9]\d*)"
+_XR = r"(?:x|X|\*|0|[1-9][0-9]*)"
 _PARTIAL = (
     rf"v?(?P<M>{_XR})(?:\.(?P<m>{_XR})(?:\.(?P<p>{_XR})"
     rf"(?:-?(?P<pre>{_IDENT}(?:\.{_IDENT})*))?(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?)?)?"
 )
-_PARTIAL_RE = re.compile(rf"^{_PARTIAL}$")
-_HYPHEN_RE = re.compile(r"^\s*(\S+)\s+-\s+(\S+)\s*$")
-_TOKEN_RE = re.compile(r"(<=|>=|<|>|=|\^|~>?)?\s*([^\s<>=^~]+)")
+_PARTIAL_RE = re.compile(_PARTIAL, re.ASCII)
+_HYPHEN_RE = re.compile(r"\s*(\S+)\s+-\s+(\S+)\s*", re.ASCII)
+_TOKEN_RE = re.compile(r"(<=|>=|<|>|=|\^|~>?)?\s*([^\s<>=^~]+)", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,7 @@ def _wild(part: str | None) -> int | None:
 
 
 def _parse_partial(text: str) -> _Partial:
-    match = _PARTIAL_RE.match(text)
+    match = _PARTIAL_RE.fullmatch(text)
     if match is None:
         raise RangeError(f"invalid version {text!r} in range")
     major, minor, patch = _wild(match["M"]), _wild(match["m"]), _wild(match["p"])
@@ -259,7 +260,7 @@ def _parse_set(text: str) -> tuple[Comparator, ...]:
     text = text.strip()
     if not text:
         return ()
-    hyphen = _HYPHEN_RE.match(text)
+    hyphen = _HYPHEN_RE.fullmatch(text)
     if hyphen:
         return _expand_hyphen(hyphen[1], hyphen[2])
     comparators: list[Comparator] = []

@@ -247,16 +247,13 @@ def _declared_schema(declared: Any) -> str:
 
 
 def _literal_secret(value: Any, at: str) -> str | None:
-    """Pointer to the ``value`` of the first input marked ``isSecret`` that carries a literal value."""
+    """Pointer to the ``value`` or ``default`` of the first input marked ``isSecret`` that holds a literal."""
     if isinstance(value, dict):
-        secret = value.get("isSecret", value.get("is_secret"))
-        if (
-            secret is True
-            and isinstance(value.get("value"), str)
-            and value["value"]
-            and not _TEMPLATE.search(value["value"])
-        ):
-            return f"{at}/value"
+        if value.get("isSecret", value.get("is_secret")) is True:
+            for key in ("value", "default"):
+                literal = value.get(key)
+                if isinstance(literal, str) and literal and not _TEMPLATE.search(literal):
+                    return f"{at}/{key}"
         items = [(pointer(at, [k]), v) for k, v in value.items()]
     elif isinstance(value, list):
         items = [(f"{at}/{i}", v) for i, v in enumerate(value)]

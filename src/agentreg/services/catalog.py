@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from agentreg.domain import resolution
 from agentreg.domain.errors import InvalidRequest, NotFound
 from agentreg.domain.kinds import Kind
-from agentreg.domain.names import Selector, SelectorType, parse_selector
+from agentreg.domain.names import NAMESPACE_RE, Selector, SelectorType, is_addressable, parse_selector
 from agentreg.domain.principals import Principal
 from agentreg.services.views import ResourceView, VersionView
 from agentreg.store.interface import ResourceQuery, ResourceRow, Store, Tx, VersionRow
@@ -34,7 +34,7 @@ def parse_label_filters(filters: Sequence[str]) -> tuple[tuple[str, str], ...]:
     pairs = []
     for text in filters:
         key, sep, value = text.partition("=")
-        if not sep or not key:
+        if not sep or not key or "\x00" in text:
             raise InvalidRequest.at("/label", f"label filter {text!r} must look like key=value")
         pairs.append((key, value))
     return tuple(pairs)
@@ -51,6 +51,10 @@ async def list_resources(
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[ResourceView], str | None]:
+    if namespace is not None and not NAMESPACE_RE.fullmatch(namespace):
+        raise InvalidRequest.at("/namespace", "is not a valid namespace")
+    if text is not None and "\x00" in text:
+        raise InvalidRequest.at("/q", "must not contain NUL characters")
     query = ResourceQuery(
         tenant_id=actor.tenant,
         kind=kind.value,
@@ -70,7 +74,11 @@ async def list_resources(
 
 
 async def find_resource(tx: Tx, actor: Principal, kind: Kind, namespace: str, name: str) -> ResourceRow:
-    resource = await tx.get_resource(actor.tenant, kind.value, namespace, name)
+    resource = (
+        await tx.get_resource(actor.tenant, kind.value, namespace, name)
+        if is_addressable(namespace, name)
+        else None
+    )
     if resource is None:
         raise NotFound(f"{kind.value} {namespace}/{name} not found")
     return resource

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -9,7 +10,7 @@ from typing import Any
 
 from agentreg.domain.documents import ValidatedDocument, parse_document
 from agentreg.domain.errors import AgentRegError, Conflict, FieldIssue, Invalid, Malformed, NotFound
-from agentreg.domain.kinds import Kind
+from agentreg.domain.kinds import Kind, parse_kind
 from agentreg.domain.principals import Principal
 from agentreg.domain.resolution import supersedes
 from agentreg.services import audit
@@ -244,6 +245,7 @@ async def apply(
             results[item.index] = _failed(item.index, item.value, exc)
     batch = frozenset((v.document.kind.value, v.document.namespace, v.document.name) for v in valid.values())
     for index in dependency_order(valid):
+        await asyncio.sleep(0)  # one document per turn of the event loop: a large batch never starves reads
         validated = valid[index]
         doc = validated.document
         try:
@@ -268,13 +270,23 @@ def _failed(index: int, raw: Any, error: AgentRegError) -> ApplyResult:
     """A failed item still names what it was, as far as the input says."""
     kind = name = version = None
     if isinstance(raw, dict):
-        kind = raw.get("kind") if isinstance(raw.get("kind"), str) else None
+        kind = _kind_name(raw.get("kind"))
         metadata = raw.get("metadata")
         if isinstance(metadata, dict):
             ns, nm = metadata.get("namespace"), metadata.get("name")
             name = f"{ns}/{nm}" if isinstance(ns, str) and isinstance(nm, str) else None
             version = metadata.get("version") if isinstance(metadata.get("version"), str) else None
     return ApplyResult(index, "failed", kind, name, version, error=error)
+
+
+def _kind_name(value: Any) -> str | None:
+    """The kind name for any accepted spelling (responses use the kind name), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_kind(value).value
+    except Invalid:
+        return None
 
 
 def dependency_order(valid: dict[int, ValidatedDocument]) -> list[int]:

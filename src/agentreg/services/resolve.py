@@ -14,8 +14,10 @@ from agentreg.services.catalog import view_version
 from agentreg.services.views import Dependency, ResolvedView, VersionView
 from agentreg.store.interface import Store, Tx
 
-# Sub-agents are resolved recursively; this bounds pathological chains.
+# Sub-agents are resolved recursively. Depth bounds chains; the node count bounds fan-out (agents that
+# each reference the next several times would otherwise grow the answer exponentially).
 MAX_DEPTH = 8
+MAX_NODES = 200
 
 
 async def resolve_agent(
@@ -24,7 +26,8 @@ async def resolve_agent(
     selector = parse_selector(selector_text, "/selector")
     async with store.read() as tx:
         root = await view_version(tx, actor, Kind.AGENT, namespace, name, selector)
-        dependencies = await _dependencies(tx, actor, root, visiting=frozenset({_key(root)}), depth=0)
+        walk = _Walk(tx, actor)
+        dependencies = await walk.dependencies(root, visiting=frozenset({_key(root)}), depth=0)
     return ResolvedView(root, dependencies)
 
 
@@ -33,30 +36,51 @@ def _key(view: VersionView) -> tuple[str, str, str, str]:
     return (r.kind, r.namespace, r.name, view.version.version)
 
 
-async def _dependencies(
-    tx: Tx, actor: Principal, view: VersionView, *, visiting: frozenset[tuple[str, str, str, str]], depth: int
-) -> tuple[Dependency, ...]:
-    if view.kind != Kind.AGENT:
-        return ()
-    config = view.document["spec"].get("config")
-    found: list[Dependency] = []
-    for at, ref in config_refs(config):
-        assert ref.kind is not None
-        try:
-            target = await view_version(tx, actor, ref.kind, ref.namespace, ref.name, ref.selector)
-        except NotFound as exc:
-            owner = (
-                f"{view.resource.kind}/{view.resource.namespace}/{view.resource.name}@{view.version.version}"
+class _Walk:
+    """One resolution: each ref is looked up once, and the answer has at most MAX_NODES dependencies."""
+
+    def __init__(self, tx: Tx, actor: Principal) -> None:
+        self.tx = tx
+        self.actor = actor
+        self.seen: dict[str, VersionView] = {}
+        self.nodes = 0
+
+    async def view(self, ref: Ref) -> VersionView:
+        key = str(ref)
+        if key not in self.seen:
+            assert ref.kind is not None
+            self.seen[key] = await view_version(
+                self.tx, self.actor, ref.kind, ref.namespace, ref.name, ref.selector
             )
-            raise Unresolved(
-                f"{owner}: {at} cannot be resolved: {exc.message}", [FieldIssue(at, exc.message)]
-            ) from None
-        nested: tuple[Dependency, ...] = ()
-        key = _key(target)
-        if key not in visiting and depth < MAX_DEPTH:
-            nested = await _dependencies(tx, actor, target, visiting=visiting | {key}, depth=depth + 1)
-        found.append(Dependency(field=at, ref=str(ref), view=target, dependencies=nested))
-    return tuple(found)
+        return self.seen[key]
+
+    async def dependencies(
+        self, view: VersionView, *, visiting: frozenset[tuple[str, str, str, str]], depth: int
+    ) -> tuple[Dependency, ...]:
+        if view.kind != Kind.AGENT:
+            return ()
+        found: list[Dependency] = []
+        for at, ref in config_refs(view.document["spec"].get("config")):
+            self.nodes += 1
+            if self.nodes > MAX_NODES:
+                raise Unresolved(
+                    f"the active config has more than {MAX_NODES} resolved refs (counting repeats in nested agents)",
+                    [FieldIssue(at, "too many refs to resolve in one answer")],
+                )
+            try:
+                target = await self.view(ref)
+            except NotFound as exc:
+                r = view.resource
+                owner = f"{r.kind}/{r.namespace}/{r.name}@{view.version.version}"
+                raise Unresolved(
+                    f"{owner}: {at} cannot be resolved: {exc.message}", [FieldIssue(at, exc.message)]
+                ) from None
+            nested: tuple[Dependency, ...] = ()
+            key = _key(target)
+            if key not in visiting and depth < MAX_DEPTH:
+                nested = await self.dependencies(target, visiting=visiting | {key}, depth=depth + 1)
+            found.append(Dependency(field=at, ref=str(ref), view=target, dependencies=nested))
+        return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,9 +35,10 @@ class NotifySignal:
     While the listener is disconnected the token changes on every call, so nothing cached is trusted.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, instance: str) -> None:
         self.count = 0
         self.listening = False
+        self.instance = instance
         self._unique = itertools.count(start=1 << 62)
 
     def token(self) -> int:
@@ -45,6 +47,11 @@ class NotifySignal:
     def bump(self, *_args: Any) -> None:
         self.count += 1
 
+    def notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        # Our own commits already bumped the count when they committed.
+        if payload != self.instance:
+            self.count += 1
+
 
 class PostgresStore(SqlStore):
     dialect = "postgresql"
@@ -52,7 +59,7 @@ class PostgresStore(SqlStore):
     def __init__(self, url: str) -> None:
         self.engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
         self._dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._signal = NotifySignal()
+        self._signal = NotifySignal(os.urandom(8).hex())
         self._listener: asyncpg.Connection | None = None
         self._keeper: asyncio.Task[None] | None = None
 
@@ -68,7 +75,10 @@ class PostgresStore(SqlStore):
                 yield tx
                 if tx.changed:
                     # Delivered to every listener only when this transaction commits.
-                    await conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+                    await conn.execute(
+                        sa.text("SELECT pg_notify(:channel, :instance)"),
+                        {"channel": CHANNEL, "instance": self._signal.instance},
+                    )
             if tx.changed:
                 self._signal.bump()  # our own next read must not wait for the notification's round trip
 
@@ -88,7 +98,7 @@ class PostgresStore(SqlStore):
                 lost = asyncio.Event()
                 conn = await asyncpg.connect(self._dsn)
                 conn.add_termination_listener(lambda _conn, event=lost: event.set())
-                await conn.add_listener(CHANNEL, self._signal.bump)
+                await conn.add_listener(CHANNEL, self._signal.notified)
                 self._listener = conn
                 self._signal.listening = True
                 self._signal.bump()  # anything may have changed while we were not listening

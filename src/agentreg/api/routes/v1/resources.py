@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from agentreg.api import render, schemas
-from agentreg.api.bodies import json_body, one_document
+from agentreg.api.bodies import json_object, one_document
 from agentreg.api.deps import ActorDep, KindDep, NamePath, NamespacePath, SelectorPath, StoreDep
 from agentreg.api.fastlane import version_etag
 from agentreg.api.responses import ERROR_RESPONSES, json_model
@@ -87,10 +87,8 @@ async def get_resource(
 async def patch_resource(
     request: Request, kind: KindDep, namespace: NamePath, name: NamePath, store: StoreDep, actor: ActorDep
 ) -> Response:
-    patch = await json_body(request)
-    view = await resources.update_metadata(
-        store, actor, kind, namespace, name, patch if isinstance(patch, dict) else {"/": patch}
-    )
+    patch = await json_object(request)
+    view = await resources.update_metadata(store, actor, kind, namespace, name, patch)
     return json_model(request, render.resource_out(view))
 
 
