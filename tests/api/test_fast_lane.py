@@ -142,3 +142,16 @@ def test_the_response_cache_is_bounded_in_bytes() -> None:
         cache.put(f"more{i}", CachedResponse(200, b"x" * 90, (), None, 1))
     assert cache.bytes <= 1600 and len(cache) == cache.bytes // 90
     assert cache.get(0, 1) is None  # the oldest were evicted
+
+
+async def test_both_lanes_agree_on_unaddressable_names_and_bad_selectors(
+    api: httpx.AsyncClient, slow_api: httpx.AsyncClient
+) -> None:
+    long_name = "n" * 250
+    for path, status, code in (
+        (f"/v1/skills/com.acme/{long_name}/versions/1.0.0", 404, "not_found"),
+        ("/v1/skills/com.acme/x/versions/" + "1" * 300, 422, "invalid_request"),
+    ):
+        for client in (api, slow_api):
+            response = await client.get(path)
+            assert (response.status_code, response.json()["error"]["code"]) == (status, code)

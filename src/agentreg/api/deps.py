@@ -32,8 +32,9 @@ async def _kind(plural: Annotated[str, Path(description="agents, mcp-servers, sk
 StoreDep = Annotated[Store, Depends(_store)]
 ActorDep = Annotated[Principal, Depends(_actor)]
 KindDep = Annotated[Kind, Depends(_kind)]
-NamespacePath = Annotated[str, Path(min_length=1, max_length=200)]
-NamePath = Annotated[str, Path(min_length=1, max_length=200)]
+# No length or pattern checks here: a name that cannot exist is simply not found, as in the fast lane.
+NamespacePath = Annotated[str, Path(min_length=1)]
+NamePath = Annotated[str, Path(min_length=1)]
 SelectorPath = Annotated[
     str, Path(min_length=1, max_length=255, description="version, 'latest', alias or range")
 ]

@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 
 from agentreg.domain import resolution
-from agentreg.domain.errors import InvalidRequest, NotFound
+from agentreg.domain.errors import Invalid, InvalidRequest, NotFound
 from agentreg.domain.kinds import Kind
 from agentreg.domain.names import NAMESPACE_RE, Selector, SelectorType, is_addressable, parse_selector
 from agentreg.domain.principals import Principal
@@ -127,9 +127,17 @@ async def view_version(
     return VersionView(resource, version, await tx.version_document(version.id))
 
 
+def request_selector(text: str) -> Selector:
+    """A selector from a request path: a bad one is a bad request, not a bad document."""
+    try:
+        return parse_selector(text, "/selector")
+    except Invalid as exc:
+        raise InvalidRequest(exc.message, exc.details) from None
+
+
 async def get_version(
     store: Store, actor: Principal, kind: Kind, namespace: str, name: str, selector_text: str
 ) -> VersionView:
-    selector = parse_selector(selector_text, "/selector")
+    selector = request_selector(selector_text)
     async with store.read() as tx:
         return await view_version(tx, actor, kind, namespace, name, selector)

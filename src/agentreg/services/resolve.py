@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from agentreg.domain.errors import AgentRegError, FieldIssue, Invalid, NotFound, Unresolved
 from agentreg.domain.kinds import Kind
-from agentreg.domain.names import Ref, parse_ref, parse_selector
+from agentreg.domain.names import Ref, parse_ref
 from agentreg.domain.principals import Principal
 from agentreg.domain.specs import config_refs
-from agentreg.services.catalog import view_version
+from agentreg.services.catalog import request_selector, view_version
 from agentreg.services.views import Dependency, ResolvedView, VersionView
 from agentreg.store.interface import Store, Tx
 
@@ -23,7 +23,7 @@ MAX_NODES = 200
 async def resolve_agent(
     store: Store, actor: Principal, namespace: str, name: str, selector_text: str
 ) -> ResolvedView:
-    selector = parse_selector(selector_text, "/selector")
+    selector = request_selector(selector_text)
     async with store.read() as tx:
         root = await view_version(tx, actor, Kind.AGENT, namespace, name, selector)
         walk = _Walk(tx, actor)
