@@ -115,11 +115,6 @@ def raise_for_error(response: httpx.Response) -> None:
     )
 
 
-def load_documents(text: str) -> list[Any]:
-    """Documents of a YAML stream (for callers who want to inspect before sending)."""
-    return [d for d in yaml.safe_load_all(text) if d is not None]
-
-
 class Call:
     """One prepared API call: the request and how to read its answer."""
 

@@ -77,7 +77,7 @@ def parse_document(raw: Any, expected_kind: Kind | None = None) -> ValidatedDocu
     if api_version != API_VERSION:
         problems.append(FieldIssue("/apiVersion", f"must be {API_VERSION!r}"))
     if problems:
-        raise Invalid(_summary(problems), problems)
+        raise Invalid.of(problems)
     if not isinstance(raw["kind"], str):
         raise Invalid.at("/kind", "must be a string")
     kind = parse_kind(raw["kind"])
@@ -129,7 +129,7 @@ def _identity_fields(metadata: Mapping[str, Any]) -> tuple[str, str, str]:
         elif not isinstance(value, str) or not value:
             problems.append(FieldIssue(f"/metadata/{key}", "must be a non-empty string"))
     if problems:
-        raise Invalid(_summary(problems), problems)
+        raise Invalid.of(problems)
     namespace, name, version = metadata["namespace"], metadata["name"], metadata["version"]
     check_namespace(namespace)
     check_name(namespace, name)
@@ -176,13 +176,3 @@ def check_labels(value: Any, field: str = "/labels") -> dict[str, str]:
 
 def check_annotations(value: Any, field: str = "/annotations") -> dict[str, str]:
     return _string_map(value, field, check_keys=False)
-
-
-def _summary(problems: list[FieldIssue]) -> str:
-    first = problems[0]
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return f"{first.field or '/'}: {first.issue}{more}"
-
-
-def summary_of(problems: list[FieldIssue]) -> str:
-    return _summary(problems)

@@ -44,7 +44,14 @@ class Invalid(AgentRegError):
 
     @classmethod
     def at(cls, field: str, issue: str) -> Self:
-        return cls(f"{field or '/'}: {issue}", [FieldIssue(field, issue)])
+        return cls.of([FieldIssue(field, issue)])
+
+    @classmethod
+    def of(cls, problems: Sequence[FieldIssue]) -> Self:
+        """All the problems, summarized by the first: "/spec/x: is required (and 2 more)"."""
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return cls(f"{first.field or '/'}: {first.issue}{more}", problems)
 
 
 class InvalidRequest(Invalid):

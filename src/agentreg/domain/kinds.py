@@ -32,8 +32,6 @@ for _kind in Kind:
         _BY_SPELLING[_spelling] = _kind
         _BY_SPELLING[_spelling.lower()] = _kind
 
-KIND_SPELLINGS = tuple(sorted(_BY_SPELLING))
-
 
 def parse_kind(text: str, field: str = "/kind") -> Kind:
     """Accept any of a kind's spellings (``Agent``, ``agent``, ``agents``, ``MCPServer``, ``mcp-server``...)."""

@@ -13,10 +13,6 @@ class Principal:
     tenant: str
     roles: frozenset[str]
 
-    @property
-    def display(self) -> str:
-        return self.subject
-
 
 # Single-user mode: no authentication, one tenant that owns every namespace it publishes into.
 ANONYMOUS = Principal(subject="anonymous", tenant=DEFAULT_TENANT, roles=frozenset({"tenant_admin"}))

@@ -56,8 +56,7 @@ def validate_spec(doc: Document) -> Facts:
 
 def _raise_if(problems: list[FieldIssue]) -> None:
     if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise Invalid(f"{problems[0].field}: {problems[0].issue}{more}", problems)
+        raise Invalid.of(problems)
 
 
 # --- agents -------------------------------------------------------------------------------------------

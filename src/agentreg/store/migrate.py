@@ -7,7 +7,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -33,6 +32,3 @@ def upgrade_sync(url: str) -> None:
 async def upgrade(url: str) -> None:
     """Upgrade to head. Alembic's env runs its own event loop, so it runs in a worker thread."""
     await asyncio.to_thread(upgrade_sync, url)
-
-
-__all__ = ["MigrationContext", "head_revision", "upgrade", "upgrade_sync"]
