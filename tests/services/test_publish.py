@@ -7,19 +7,22 @@ import asyncio
 import pytest
 
 from agentreg.domain.errors import Conflict, Invalid, NotFound
-from agentreg.domain.principals import Principal
+from agentreg.domain.principals import Principal, Role, member
 from agentreg.services import catalog
 from agentreg.services.publish import ApplyInput, apply, publish
+from agentreg.store.interface import AuditQuery
 from agentreg.store.sql import SqlStore
 from tests import factories as f
 
-ME = Principal("alice", "default", frozenset({"tenant_admin"}))
-OTHER = Principal("mallory", "other", frozenset({"tenant_admin"}))
+ME = member("alice", "default", Role.TENANT_ADMIN)
+OTHER = member("mallory", "other", Role.TENANT_ADMIN)
 
 
 async def audit_actions(store: SqlStore, principal: Principal = ME) -> list[str]:
+    tenant = principal.home_tenant
+    assert tenant is not None
     async with store.read() as tx:
-        return [e.action for e in reversed(await tx.list_audit(principal.tenant, 100))]
+        return [e.event.action for e in await tx.list_audit(AuditQuery(tenant, limit=100))]
 
 
 async def test_publish_creates_then_is_idempotent(store: SqlStore) -> None:
@@ -138,7 +141,7 @@ async def test_concurrent_claims_by_two_tenants_leave_one_owner(store: SqlStore)
     outcomes = await asyncio.gather(*(attempt(ME if i % 2 else OTHER, f"s{i}") for i in range(8)))
     async with store.read() as tx:
         owner = await tx.namespace_owner("com.acme")
-    winner = ME if owner == ME.tenant else OTHER
+    winner = ME if owner == ME.home_tenant else OTHER
     expected = ["published" if (ME if i % 2 else OTHER) == winner else "refused" for i in range(8)]
     assert outcomes == expected
     views, _ = await catalog.list_resources(store, OTHER if winner is ME else ME, f.skill_kind())

@@ -9,6 +9,7 @@ from agentreg.domain.kinds import Kind
 from agentreg.domain.principals import ANONYMOUS as ME
 from agentreg.services import aliases, catalog, resolve
 from agentreg.services.publish import publish
+from agentreg.store.interface import AuditQuery
 from agentreg.store.sql import SqlStore
 from tests import factories as f
 
@@ -49,7 +50,7 @@ async def test_alias_moves_and_respects_if_match(store: SqlStore) -> None:
     with pytest.raises(NotFound):
         await catalog.get_version(store, ME, Kind.SKILL, "com.acme", "triage", "stable")
     async with store.read() as tx:
-        actions = [e.action for e in reversed(await tx.list_audit("default", 10))]
+        actions = [e.event.action for e in await tx.list_audit(AuditQuery("default", limit=10))]
     assert actions == ["version.publish", "version.publish", "alias.set", "alias.set", "alias.delete"]
 
 

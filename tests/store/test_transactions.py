@@ -79,13 +79,13 @@ async def test_label_and_text_filters_run_in_sql(store: SqlStore) -> None:
         )
         await tx.update_resource(b, now=NOW, labels={"team": "y"})
     async with store.read() as tx:
-        query = ResourceQuery(tenant_id="default", kind="agent", labels=(("team", "x"), ("tier", "1")))
+        query = ResourceQuery(readers=("default",), kind="agent", labels=(("team", "x"), ("tier", "1")))
         assert [r.name for r in await tx.list_resources(query)] == ["alpha"]
-        assert [r.name for r in await tx.list_resources(ResourceQuery("default", "agent", text="JIRA"))] == [
-            "alpha"
-        ]
-        assert [r.name for r in await tx.list_resources(ResourceQuery("default", "agent", text="%"))] == []
-        assert await tx.list_resources(ResourceQuery("other-tenant", "agent")) == []
+        assert [
+            r.name for r in await tx.list_resources(ResourceQuery(("default",), "agent", text="JIRA"))
+        ] == ["alpha"]
+        assert [r.name for r in await tx.list_resources(ResourceQuery(("default",), "agent", text="%"))] == []
+        assert await tx.list_resources(ResourceQuery(("other-tenant",), "agent")) == []
 
 
 async def test_keyset_pagination_is_stable(store: SqlStore) -> None:
@@ -96,7 +96,7 @@ async def test_keyset_pagination_is_stable(store: SqlStore) -> None:
     after = None
     async with store.read() as tx:
         while True:
-            page = await tx.list_resources(ResourceQuery("default", "agent", after=after, limit=2))
+            page = await tx.list_resources(ResourceQuery(("default",), "agent", after=after, limit=2))
             if not page:
                 break
             seen.extend(r.name for r in page)
@@ -105,7 +105,7 @@ async def test_keyset_pagination_is_stable(store: SqlStore) -> None:
 
 
 async def test_audit_events_are_written_in_the_same_transaction(store: SqlStore) -> None:
-    from agentreg.store.interface import AuditEvent
+    from agentreg.store.interface import AuditEvent, AuditQuery
 
     with pytest.raises(RuntimeError):
         async with store.begin() as tx:
@@ -114,7 +114,7 @@ async def test_audit_events_are_written_in_the_same_transaction(store: SqlStore)
     async with store.begin() as tx:
         await tx.append_audit(AuditEvent("default", NOW, "me", "x.z", "t", {"k": 2}))
     async with store.read() as tx:
-        assert [e.action for e in await tx.list_audit("default", 10)] == ["x.z"]
+        assert [e.event.action for e in await tx.list_audit(AuditQuery("default", limit=10))] == ["x.z"]
 
 
 async def test_change_signal_moves_after_a_committed_change_only(store: SqlStore) -> None:
@@ -125,7 +125,7 @@ async def test_change_signal_moves_after_a_committed_change_only(store: SqlStore
         await asyncio.sleep(0.05)
     before = signal.token()
     async with store.read() as tx:
-        await tx.list_resources(ResourceQuery("default", "agent"))
+        await tx.list_resources(ResourceQuery(("default",), "agent"))
     assert signal.token() == before
     async with store.begin() as tx:
         await _resource(tx)

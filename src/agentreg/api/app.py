@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from agentreg import __version__
 from agentreg.api import errors
+from agentreg.api.auth import Authenticator
 from agentreg.api.fastlane import ASGIApp, FastLane, Receive, Scope, Send
+from agentreg.api.headers import SecurityHeaders
+from agentreg.api.idempotency import Idempotency
 from agentreg.api.metrics import Metrics
 from agentreg.api.observe import Observe
 from agentreg.api.routes import health
-from agentreg.api.routes.v1 import aliases, batch, resources
+from agentreg.api.routes.v1 import aliases, audit, batch, resources
+from agentreg.api.routes.v1 import identity as identity_routes
 from agentreg.config import Settings
+from agentreg.services import identity
+from agentreg.services.auditlog import AuditFiles, Checkpointer, load_signer
 from agentreg.services.demo import load_examples
+from agentreg.services.oidc import OidcVerifier
 from agentreg.store import migrate
 from agentreg.store.factory import create_store
 from agentreg.store.interface import Store
@@ -41,6 +51,8 @@ class AgentRegApp:
     store: Store
     metrics: Metrics
     fast_lane: FastLane | None
+    authenticator: Authenticator
+    checkpointer: Checkpointer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.asgi(scope, receive, send)
@@ -52,12 +64,22 @@ def create_app(
     store: Store | None = None,
     run_migrations: bool = True,
     demo_dir: Path | None = None,
+    oidc: OidcVerifier | None = None,
 ) -> AgentRegApp:
     """Build the app. With ``store`` given, the caller owns it (starts, migrates and closes it)."""
     settings = settings or Settings.from_env()
     owns_store = store is None
     the_store: Store = store if store is not None else create_store(settings.effective_database_url)
     metrics = Metrics()
+    authenticator = Authenticator(the_store, settings, oidc)
+    files = AuditFiles(settings.data_dir / "audit")
+    checkpointer = Checkpointer(
+        the_store,
+        load_signer(files, settings.audit_key),
+        files,
+        webhook=settings.audit_webhook,
+        retention=timedelta(days=settings.audit_retention_days) if settings.audit_retention_days else None,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -65,13 +87,21 @@ def create_app(
             if run_migrations:
                 await migrate.upgrade(settings.effective_database_url)
             await the_store.start()
+        if settings.bootstrap_key:
+            await identity.bootstrap(the_store, settings.bootstrap_key)
         if demo_dir is not None:
             await load_examples(the_store, demo_dir)
+        checkpoints = asyncio.create_task(checkpointer.run(settings.audit_checkpoint_seconds))
         # Everything loaded so far lives as long as the process: keep the collector from rescanning it.
         gc.freeze()
         try:
             yield
         finally:
+            checkpoints.cancel()
+            await asyncio.gather(checkpoints, return_exceptions=True)
+            with contextlib.suppress(Exception):  # a last checkpoint, so a clean stop leaves the head signed
+                await checkpointer.checkpoint()
+            await authenticator.aclose()
             if owns_store:
                 await the_store.close()
 
@@ -79,15 +109,27 @@ def create_app(
     api.state.store = the_store
     api.state.metrics = metrics
     api.state.settings = settings
+    api.state.authenticator = authenticator
+    api.state.checkpointer = checkpointer
     errors.install(api)
     api.include_router(health.router)
+    api.include_router(identity_routes.router)
+    api.include_router(audit.router)
     api.include_router(batch.router)
     api.include_router(aliases.router)
     api.include_router(resources.router)
-    observed = Observe(api, metrics)
+    observed = Observe(Idempotency(api, the_store, authenticator), metrics)
     lane = (
-        FastLane(observed, the_store, metrics, settings.cache_entries, settings.cache_bytes)
+        FastLane(observed, the_store, authenticator, metrics, settings.cache_entries, settings.cache_bytes)
         if settings.fast_lane
         else None
     )
-    return AgentRegApp(asgi=lane or observed, api=api, store=the_store, metrics=metrics, fast_lane=lane)
+    return AgentRegApp(
+        asgi=SecurityHeaders(lane or observed),
+        api=api,
+        store=the_store,
+        metrics=metrics,
+        fast_lane=lane,
+        authenticator=authenticator,
+        checkpointer=checkpointer,
+    )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
+from pydantic import BaseModel, ValidationError
 
-from agentreg.domain.errors import InvalidRequest, TooLarge, Unsupported
+from agentreg.domain.errors import FieldIssue, InvalidRequest, TooLarge, Unsupported
 from agentreg.domain.streams import StreamItem, parse_one, parse_stream
 
+M = TypeVar("M", bound=BaseModel)
 MIB = 1024 * 1024
 DOCUMENT_LIMIT = 1 * MIB
 APPLY_LIMIT = 10 * MIB
@@ -66,3 +68,22 @@ async def json_object(request: Request) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidRequest.at("", "the body must be a JSON object")
     return value
+
+
+SMALL_LIMIT = 64 * 1024
+
+
+async def strict_json(request: Request, model: type[M]) -> M:
+    """A small JSON body of exactly ``model``'s shape: 415 for another media type, 422 naming the bad field."""
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise Unsupported(f"unsupported media type {media or 'none'!r}: send application/json")
+    value = parse_one(await read_limited(request, SMALL_LIMIT), "application/json")
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        problems = [
+            FieldIssue("/" + "/".join(str(p) for p in error["loc"]), error["msg"]) for error in exc.errors()
+        ]
+        raise InvalidRequest.of(problems or [FieldIssue("", "invalid body")]) from None

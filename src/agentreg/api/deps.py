@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from agentreg.api.auth import authenticate
+from agentreg.api.auth import client_address
 from agentreg.domain.errors import NotFound
 from agentreg.domain.kinds import Kind, kind_from_plural
 from agentreg.domain.principals import Principal
@@ -19,7 +19,15 @@ async def _store(request: Request) -> Store:
 
 
 async def _actor(request: Request) -> Principal:
-    return authenticate(request.headers)
+    """The caller, authenticated once per request (the idempotency layer may have done it already)."""
+    state = request.scope.setdefault("state", {})
+    principal: Principal | None = state.get("principal")
+    if principal is None:
+        principal = await request.app.state.authenticator.authenticate(
+            request.headers.get("authorization"), client_address(request.scope)
+        )
+        state["principal"] = principal
+    return principal
 
 
 async def _kind(plural: Annotated[str, Path(description="agents, mcp-servers, skills or models")]) -> Kind:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from agentreg.api.ratelimit import retry_after_header
 from agentreg.domain.errors import (
     AgentRegError,
     Conflict,
@@ -21,6 +22,7 @@ from agentreg.domain.errors import (
     Malformed,
     NotFound,
     PreconditionFailed,
+    RateLimited,
     TooLarge,
     Unauthenticated,
     Unresolved,
@@ -40,6 +42,7 @@ ERRORS: dict[type[AgentRegError], tuple[int, str]] = {
     PreconditionFailed: (412, "precondition_failed"),
     TooLarge: (413, "too_large"),
     Unsupported: (415, "unsupported_media_type"),
+    RateLimited: (429, "rate_limited"),
     InvalidRequest: (422, "invalid_request"),
     Invalid: (422, "invalid_document"),
 }
@@ -66,6 +69,15 @@ def error_payload(
     }
 
 
+def error_headers(error: AgentRegError) -> dict[str, str]:
+    """Headers an error answer carries besides the envelope (how to authenticate, when to retry)."""
+    if isinstance(error, Unauthenticated):
+        return {"www-authenticate": 'Bearer realm="agentreg"'}
+    if isinstance(error, RateLimited):
+        return {"retry-after": retry_after_header(error.retry_after)}
+    return {}
+
+
 def error_body(error: AgentRegError, request_id: str | None) -> tuple[int, bytes]:
     status, code = status_and_code(error)
     return status, json.dumps(error_payload(code, error.message, error.details, request_id)).encode()
@@ -82,7 +94,8 @@ def _json(status: int, payload: dict[str, object], headers: dict[str, str] | Non
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AgentRegError)
     status, code = status_and_code(exc)
-    return _json(status, error_payload(code, exc.message, exc.details, request_id_of(request)))
+    payload = error_payload(code, exc.message, exc.details, request_id_of(request))
+    return _json(status, payload, error_headers(exc) or None)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

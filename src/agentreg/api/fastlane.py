@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from agentreg.api import render
-from agentreg.api.auth import authenticate
+from agentreg.api.auth import Authenticator, client_address
 from agentreg.api.cache import CachedResponse, ResponseCache
-from agentreg.api.errors import error_body
+from agentreg.api.errors import error_body, error_headers
 from agentreg.api.metrics import Metrics
 from agentreg.api.observe import MAX_REQUEST_ID
 from agentreg.domain.errors import AgentRegError, NotFound, Unresolved
@@ -42,7 +42,6 @@ _JSON = (b"content-type", b"application/json")
 _NO_CACHE = (b"cache-control", b"no-cache")
 # Answers that are the same for every caller of a tenant and safe to remember until the next change.
 _CACHEABLE_ERRORS = (NotFound, Unresolved)
-_NO_HEADERS: dict[str, str] = {}
 _INTERNAL = AgentRegError("internal server error")
 log = logging.getLogger("agentreg.api")
 
@@ -78,10 +77,17 @@ def etag_matches(if_none_match: bytes | str | None, etag: bytes | str) -> bool:
 
 class FastLane:
     def __init__(
-        self, app: ASGIApp, store: Store, metrics: Metrics, max_entries: int, max_bytes: int
+        self,
+        app: ASGIApp,
+        store: Store,
+        authenticator: Authenticator,
+        metrics: Metrics,
+        max_entries: int,
+        max_bytes: int,
     ) -> None:
         self.app = app
         self.store = store
+        self.authenticator = authenticator
         self.metrics = metrics
         self.cache = ResponseCache(max_entries, max_bytes)
         self._seq = 0
@@ -116,10 +122,14 @@ class FastLane:
                 if_none_match = value
             elif header == b"x-request-id":
                 request_id = value[:MAX_REQUEST_ID]
-        actor = authenticate(
-            {"authorization": authorization.decode("latin-1")} if authorization else _NO_HEADERS
-        )
-        key = (actor.tenant, kind, namespace, name, selector, resolved)
+        try:
+            actor = await self.authenticator.authenticate(
+                authorization.decode("latin-1") if authorization else None, client_address(scope)
+            )
+        except AgentRegError as exc:
+            request_id = request_id or self._next_id()
+            return await self._send_error(scope, send, exc, request_id, resolved, started)
+        key = (actor.cache_key, kind, namespace, name, selector, resolved)
         token = self.store.changes.token()
         entry = self.cache.get(key, token)
         if entry is None:
@@ -148,6 +158,22 @@ class FastLane:
                 "headers": [*headers, (b"x-request-id", request_id)],
             }
         )
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+        stats = self._resolved_stats if resolved else self._version_stats
+        stats.record(status, time.perf_counter() - started)
+
+    async def _send_error(
+        self, scope: Scope, send: Send, exc: AgentRegError, request_id: bytes, resolved: bool, started: float
+    ) -> None:
+        status, body = error_body(exc, request_id.decode("latin-1"))
+        headers = [
+            _JSON,
+            _NO_CACHE,
+            (b"content-length", str(len(body)).encode()),
+            *((k.encode(), v.encode()) for k, v in error_headers(exc).items()),
+            (b"x-request-id", request_id),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
         stats = self._resolved_stats if resolved else self._version_stats
         stats.record(status, time.perf_counter() - started)

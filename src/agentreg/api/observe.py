@@ -8,7 +8,9 @@ from itertools import count
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agentreg.api.auth import client_address
 from agentreg.api.metrics import Metrics
+from agentreg.services.context import RequestInfo, current_request
 
 MAX_REQUEST_ID = 128
 
@@ -29,6 +31,7 @@ class Observe:
             supplied.decode("latin-1")[:MAX_REQUEST_ID] if supplied else f"{self._prefix}-{next(self._seq)}"
         )
         scope.setdefault("state", {})["request_id"] = request_id
+        current_request.set(RequestInfo(request_id, client_address(scope)))
         status = 500
 
         async def send_with_id(message: Message) -> None:

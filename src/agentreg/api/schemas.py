@@ -158,3 +158,151 @@ class ResolveItemOut(Wire):
 
 class ResolveOut(Wire):
     results: list[ResolveItemOut]
+
+
+# --- identity ---------------------------------------------------------------------------------------------
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields are refused, so a typo never silently does nothing."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+
+class TenantIn(Strict):
+    id: str = Field(description="1-63 lowercase letters, digits and '-'")
+    displayName: str | None = None
+
+
+class TenantOut(Wire):
+    id: str
+    displayName: str
+    createdAt: datetime
+
+
+class TenantList(Wire):
+    items: list[TenantOut]
+
+
+class NamespaceIn(Strict):
+    name: str
+    tenant: str | None = Field(None, description="default: the caller's only tenant")
+
+
+class NamespaceOut(Wire):
+    name: str
+    tenant: str
+    createdAt: datetime
+    public: bool
+    sharedWith: list[str] = Field(description="tenants granted read besides the owner")
+
+
+class NamespaceList(Wire):
+    items: list[NamespaceOut]
+
+
+class SharingIn(Strict):
+    public: bool = False
+    tenants: list[str] = Field(default_factory=list, description="tenants granted read")
+
+
+class KeyScopeIO(Strict):
+    namespaces: list[str] | None = None
+    resources: list[str] | None = Field(None, description="kind/namespace/name")
+    actions: list[str] | None = Field(None, description="permission names, see docs/security.md")
+
+
+class KeyIn(Strict):
+    name: str
+    tenant: str | None = Field(
+        None, description="default: the caller's only tenant; none for a super_admin key"
+    )
+    roles: list[str]
+    scope: KeyScopeIO | None = None
+    expiresAt: datetime | None = None
+
+
+class KeyOut(Wire):
+    id: str
+    name: str
+    tenant: str | None
+    roles: list[str]
+    scope: dict[str, list[str]]
+    createdAt: datetime
+    createdBy: str
+    expiresAt: datetime | None = None
+    lastUsedAt: datetime | None = None
+    revokedAt: datetime | None = None
+
+
+class CreatedKeyOut(KeyOut):
+    key: str = Field(description="the secret, shown only in this response")
+
+
+class KeyList(Wire):
+    items: list[KeyOut]
+
+
+class WhoAmI(Wire):
+    subject: str
+    kind: Literal["anonymous", "user", "service"]
+    displayName: str = ""
+    superAdmin: bool = False
+    tenants: dict[str, list[str]] = Field(description="tenant → roles")
+    scope: dict[str, list[str]] = {}
+    expiresAt: datetime | None = None
+    authentication: Literal["single-user", "required"]
+
+
+# --- audit ------------------------------------------------------------------------------------------------
+
+
+class AuditEventOut(Wire):
+    seq: int
+    tenant: str
+    at: datetime
+    actor: str
+    action: str
+    object: str
+    details: dict[str, Any]
+    requestId: str | None = None
+    clientIp: str | None = None
+    reason: str | None = None
+    before: str | None = None
+    after: str | None = None
+    prevHash: str
+    hash: str
+
+
+class AuditList(Wire):
+    items: list[AuditEventOut]
+    nextCursor: str | None = None
+
+
+class CheckpointOut(Wire):
+    tenant: str
+    seq: int
+    hash: str
+    at: str
+    keyId: str
+    signature: str
+
+
+class CheckpointList(Wire):
+    items: list[CheckpointOut]
+
+
+class AuditProblem(Wire):
+    seq: int | None
+    eventId: int | None
+    issue: str
+
+
+class AuditVerification(Wire):
+    tenant: str
+    ok: bool
+    events: int
+    headSeq: int
+    headHash: str
+    checkpoints: int
+    firstBad: AuditProblem | None = None

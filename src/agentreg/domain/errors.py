@@ -8,7 +8,8 @@ AgentRegError
 ├── PreconditionFailed an If-Match precondition did not hold
 ├── TooLarge           the body exceeds the size limit
 ├── Unauthenticated    no or bad credentials
-└── Forbidden          authenticated, but not allowed
+├── Forbidden          authenticated, but not allowed
+└── RateLimited        too many requests; retry after ``retry_after`` seconds
 """
 
 from __future__ import annotations
@@ -88,3 +89,11 @@ class Unauthenticated(AgentRegError):
 
 class Forbidden(AgentRegError):
     """The caller may not do this."""
+
+
+class RateLimited(AgentRegError):
+    """Too many requests from one principal or client address."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from agentreg.domain.errors import Invalid, NotFound, PreconditionFailed
 from agentreg.domain.kinds import Kind
 from agentreg.domain.names import SelectorType, check_alias, parse_selector
+from agentreg.domain.permissions import Action
 from agentreg.domain.principals import Principal
 from agentreg.services import audit
 from agentreg.services.catalog import find_resource, select_version
@@ -49,7 +50,7 @@ async def set_alias(
     now = datetime.now(UTC)
     async with store.begin() as tx:
         await tx.lock(f"resource:{kind.value}/{namespace}/{name}")
-        resource = await find_resource(tx, actor, kind, namespace, name)
+        resource = await find_resource(tx, actor, kind, namespace, name, Action.ALIAS)
         target = await select_version(tx, resource, selector)
         current = {a.alias: a for a in await tx.list_aliases(resource.id)}.get(alias)
         if if_match is not None and if_match != "*" and (current is None or current.version != if_match):
@@ -65,6 +66,7 @@ async def set_alias(
             f"{kind.value}/{namespace}/{name}",
             now,
             alias=alias,
+            tenant=resource.tenant_id,
             version=target.version,
             previous=current.version if current else None,
         )
@@ -77,7 +79,7 @@ async def delete_alias(
     now = datetime.now(UTC)
     async with store.begin() as tx:
         await tx.lock(f"resource:{kind.value}/{namespace}/{name}")
-        resource = await find_resource(tx, actor, kind, namespace, name)
+        resource = await find_resource(tx, actor, kind, namespace, name, Action.ALIAS)
         current = {a.alias: a for a in await tx.list_aliases(resource.id)}.get(alias)
         if current is None:
             raise NotFound(f"{kind.value} {namespace}/{name} has no alias {alias!r}")
@@ -88,6 +90,7 @@ async def delete_alias(
             "alias.delete",
             f"{kind.value}/{namespace}/{name}",
             now,
+            tenant=resource.tenant_id,
             alias=alias,
             version=current.version,
         )

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from agentreg.domain import resolution
 from agentreg.domain.errors import Invalid, InvalidRequest, NotFound
 from agentreg.domain.kinds import Kind
-from agentreg.domain.names import NAMESPACE_RE, Selector, SelectorType, is_addressable, parse_selector
+from agentreg.domain.names import NAMESPACE_RE, Selector, SelectorType, parse_selector
+from agentreg.domain.permissions import Action
 from agentreg.domain.principals import Principal
+from agentreg.services.access import readers, visible_resource
 from agentreg.services.views import ResourceView, VersionView
 from agentreg.store.interface import ResourceQuery, ResourceRow, Store, Tx, VersionRow
 
@@ -56,7 +58,7 @@ async def list_resources(
     if text is not None and "\x00" in text:
         raise InvalidRequest.at("/q", "must not contain NUL characters")
     query = ResourceQuery(
-        tenant_id=actor.tenant,
+        readers=readers(actor),
         kind=kind.value,
         namespace=namespace,
         labels=parse_label_filters(labels),
@@ -73,15 +75,10 @@ async def list_resources(
     return views, next_cursor
 
 
-async def find_resource(tx: Tx, actor: Principal, kind: Kind, namespace: str, name: str) -> ResourceRow:
-    resource = (
-        await tx.get_resource(actor.tenant, kind.value, namespace, name)
-        if is_addressable(namespace, name)
-        else None
-    )
-    if resource is None:
-        raise NotFound(f"{kind.value} {namespace}/{name} not found")
-    return resource
+async def find_resource(
+    tx: Tx, actor: Principal, kind: Kind, namespace: str, name: str, action: Action = Action.READ
+) -> ResourceRow:
+    return await visible_resource(tx, actor, kind, namespace, name, action)
 
 
 async def get_resource(store: Store, actor: Principal, kind: Kind, namespace: str, name: str) -> ResourceView:

@@ -11,9 +11,11 @@ from typing import Any
 from agentreg.domain.documents import ValidatedDocument, parse_document
 from agentreg.domain.errors import AgentRegError, Conflict, FieldIssue, Invalid, Malformed, NotFound
 from agentreg.domain.kinds import Kind, parse_kind
+from agentreg.domain.permissions import Action, allowed, authorize
 from agentreg.domain.principals import Principal
 from agentreg.domain.resolution import supersedes
 from agentreg.services import audit
+from agentreg.services.access import readers
 from agentreg.services.catalog import select_version
 from agentreg.services.views import PublishOutcome, VersionView
 from agentreg.store.interface import NewVersion, RefRow, ResourceRow, Store, Tx, VersionRow
@@ -45,11 +47,10 @@ async def _publish_validated(
     now = _now()
     async with store.begin() as tx:
         await tx.lock(f"resource:{doc.kind.value}/{doc.full_name}")
-        resource = await tx.get_resource(actor.tenant, doc.kind.value, doc.namespace, doc.name)
-        claimed = False
+        owner, claimed = await _publishing_tenant(tx, actor, doc.kind, doc.namespace, doc.name, now)
+        resource = await tx.get_resource(owner, doc.kind.value, doc.namespace, doc.name)
         if resource is None:
-            claimed = await _claim_namespace(tx, actor, doc.namespace, now)
-            resource = await tx.insert_resource(actor.tenant, doc.kind.value, doc.namespace, doc.name, now)
+            resource = await tx.insert_resource(owner, doc.kind.value, doc.namespace, doc.name, now)
         else:
             existing = await _existing(tx, resource, validated)
             if existing is not None:
@@ -63,7 +64,8 @@ async def _publish_validated(
             "version.publish",
             f"{doc.kind.value}/{doc.full_name}@{doc.version}",
             now,
-            digest=validated.digest,
+            tenant=owner,
+            after=validated.digest,
             origin=origin,
             claimedNamespace=claimed,
         )
@@ -78,31 +80,58 @@ async def check(
     doc = validated.document
     async with store.read() as tx:
         owner = await tx.namespace_owner(doc.namespace)
-        if owner is not None and owner != actor.tenant:
-            raise _foreign_namespace(doc.namespace)
-        resource = await tx.get_resource(actor.tenant, doc.kind.value, doc.namespace, doc.name)
+        if owner is None:
+            _claiming_tenant(actor, doc.namespace)
+            return "valid"
+        await _authorize_publish(tx, actor, owner, doc.kind, doc.namespace, doc.name)
+        resource = await tx.get_resource(owner, doc.kind.value, doc.namespace, doc.name)
         existing = await _existing(tx, resource, validated)
     return "unchanged" if existing is not None else "valid"
 
 
-async def _claim_namespace(tx: Tx, actor: Principal, namespace: str, now: datetime) -> bool:
-    """Claim an unclaimed namespace for the actor's tenant; True if this call claimed it."""
+async def _publishing_tenant(
+    tx: Tx, actor: Principal, kind: Kind, namespace: str, name: str, now: datetime
+) -> tuple[str, bool]:
+    """The tenant that owns ``namespace``, claimed now for the actor's tenant if unclaimed and it may claim.
+
+    Returns (tenant, claimed by this call); raises NotFound or Forbidden as reading would, then authorizes.
+    """
     owner = await tx.namespace_owner(namespace)
     claimed = False
     if owner is None:
+        home = _claiming_tenant(actor, namespace)
         await tx.lock(f"namespace:{namespace}")
-        await tx.ensure_tenant(actor.tenant, actor.tenant, now)
-        await tx.claim_namespace(namespace, actor.tenant, now)
+        await tx.ensure_tenant(home, home, now)
+        await tx.claim_namespace(namespace, home, now)
         # Another tenant may have claimed it between our read and our insert: check who owns it now.
         owner = await tx.namespace_owner(namespace)
-        claimed = owner == actor.tenant
-    if owner != actor.tenant:
-        raise _foreign_namespace(namespace)
-    return claimed
+        assert owner is not None
+        claimed = owner == home
+    await _authorize_publish(tx, actor, owner, kind, namespace, name)
+    return owner, claimed
+
+
+def _claiming_tenant(actor: Principal, namespace: str) -> str:
+    """Publishing into an unclaimed namespace claims it, for a principal that may claim in its one tenant."""
+    home = actor.home_tenant
+    if home is None or not allowed(actor, Action.NAMESPACE_CLAIM, home, namespace=namespace):
+        raise NotFound(
+            f"namespace {namespace!r} not found for your tenant; a tenant admin claims it with POST /v1/namespaces"
+        )
+    return home
+
+
+async def _authorize_publish(
+    tx: Tx, actor: Principal, owner: str, kind: Kind, namespace: str, name: str
+) -> None:
+    if not actor.super_admin and owner not in actor.memberships:
+        shared = await tx.get_namespace(namespace)
+        if shared is None or not set(shared.grantees) & {"*", *actor.tenants}:
+            raise _foreign_namespace(namespace)  # invisible: its existence must not show
+    authorize(actor, Action.PUBLISH, owner, namespace=namespace, resource=f"{kind.value}/{namespace}/{name}")
 
 
 def _foreign_namespace(namespace: str) -> NotFound:
-    # Another tenant's namespace must not reveal that it exists.
     return NotFound(f"namespace {namespace!r} not found for your tenant")
 
 
@@ -196,7 +225,7 @@ async def _ref_warnings(
         assert ref.kind is not None  # config slots always give refs a kind
         if (ref.kind.value, ref.namespace, ref.name) in batch:
             continue
-        target = await tx.get_resource(actor.tenant, ref.kind.value, ref.namespace, ref.name)
+        target = await tx.find_resource(readers(actor), ref.kind.value, ref.namespace, ref.name)
         if target is None:
             warnings.append(FieldIssue(at, f"no {ref.kind.value} {ref.full_name} is published yet"))
             continue

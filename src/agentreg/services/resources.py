@@ -8,6 +8,7 @@ from typing import Any
 from agentreg.domain.documents import check_annotations, check_labels
 from agentreg.domain.errors import Invalid
 from agentreg.domain.kinds import Kind
+from agentreg.domain.permissions import Action
 from agentreg.domain.principals import Principal
 from agentreg.services import audit
 from agentreg.services.catalog import find_resource, get_resource
@@ -39,7 +40,7 @@ async def update_metadata(
     now = datetime.now(UTC)
     async with store.begin() as tx:
         await tx.lock(f"resource:{kind.value}/{namespace}/{name}")
-        resource = await find_resource(tx, actor, kind, namespace, name)
+        resource = await find_resource(tx, actor, kind, namespace, name, Action.ANNOTATE)
         labels = annotations = None
         if "labels" in patch:
             labels = check_labels(_merge(resource.labels, patch["labels"], "/labels"))
@@ -48,5 +49,13 @@ async def update_metadata(
                 _merge(resource.annotations, patch["annotations"], "/annotations")
             )
         await tx.update_resource(resource.id, now=now, labels=labels, annotations=annotations)
-        await audit.record(tx, actor, "resource.update", f"{kind.value}/{namespace}/{name}", now, patch=patch)
+        await audit.record(
+            tx,
+            actor,
+            "resource.update",
+            f"{kind.value}/{namespace}/{name}",
+            now,
+            tenant=resource.tenant_id,
+            patch=patch,
+        )
     return await get_resource(store, actor, kind, namespace, name)

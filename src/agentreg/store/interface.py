@@ -84,6 +84,8 @@ class AliasRow:
 
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
+    """One change, as the service records it; the store chains it (seq, prev_hash, hash) on commit."""
+
     tenant_id: str
     at: datetime
     actor: str
@@ -91,11 +93,102 @@ class AuditEvent:
     target: str
     details: dict[str, object]
     request_id: str | None = None
+    client_ip: str | None = None
+    reason: str | None = None
+    before: str | None = None
+    after: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAuditEvent:
+    id: int
+    seq: int
+    event: AuditEvent
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    tenant_id: str
+    actor: str | None = None
+    action: str | None = None
+    target: str | None = None  # exact, or a prefix when it ends with "*"
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: int = 0
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class AuditHead:
+    tenant_id: str
+    seq: int
+    hash: str
+    anchor_seq: int
+    anchor_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRow:
+    tenant_id: str
+    seq: int
+    hash: str
+    at: datetime
+    key_id: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRow:
+    id: str
+    display_name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceRow:
+    name: str
+    tenant_id: str
+    created_at: datetime
+    grantees: tuple[str, ...]  # "*" means public
+
+    @property
+    def public(self) -> bool:
+        return "*" in self.grantees
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRow:
+    id: str
+    tenant_id: str | None
+    name: str
+    secret_hash: str
+    roles: tuple[str, ...]
+    scope: dict[str, list[str]]
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentResponse:
+    request_hash: str
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    created_at: datetime
+
+
+# Which tenants' objects a reader sees besides shared ones: its own tenants, or None for every tenant.
+Readers = tuple[str, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
 class ResourceQuery:
-    tenant_id: str
+    readers: Readers
     kind: str
     namespace: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
@@ -114,9 +207,34 @@ class Tx(Protocol):
     async def ensure_tenant(self, tenant_id: str, display_name: str, now: datetime) -> None: ...
     async def claim_namespace(self, namespace: str, tenant_id: str, now: datetime) -> None: ...
 
-    async def get_resource(
-        self, tenant_id: str, kind: str, namespace: str, name: str
-    ) -> ResourceRow | None: ...
+    async def get_resource(self, tenant_id: str, kind: str, namespace: str, name: str) -> ResourceRow | None:
+        """The resource owned by ``tenant_id`` (writers, who act in the owning tenant)."""
+
+    async def find_resource(
+        self, readers: Readers, kind: str, namespace: str, name: str
+    ) -> ResourceRow | None:
+        """The resource if ``readers`` may see it: one of their tenants owns it, or its namespace is shared."""
+
+    async def get_tenant(self, tenant_id: str) -> TenantRow | None: ...
+    async def insert_tenant(self, tenant_id: str, display_name: str, now: datetime) -> bool:
+        """Create a tenant; False if it exists."""
+
+    async def list_tenants(self, ids: Sequence[str] | None) -> list[TenantRow]: ...
+    async def get_namespace(self, name: str) -> NamespaceRow | None: ...
+    async def list_namespaces(self, readers: Readers) -> list[NamespaceRow]: ...
+    async def set_grants(self, namespace: str, grantees: Sequence[str], now: datetime, by: str) -> None:
+        """Replace who besides the owner may read ``namespace``."""
+
+    async def insert_api_key(self, key: ApiKeyRow) -> None: ...
+    async def api_key_by_hash(self, secret_hash: str) -> ApiKeyRow | None: ...
+    async def get_api_key(self, key_id: str) -> ApiKeyRow | None: ...
+    async def list_api_keys(self, tenant_id: str | None) -> list[ApiKeyRow]: ...
+    async def revoke_api_key(self, key_id: str, now: datetime) -> None: ...
+    async def touch_api_key(self, key_id: str, now: datetime) -> None: ...
+
+    async def get_idempotent(self, principal: str, key: str) -> IdempotentResponse | None: ...
+    async def put_idempotent(self, principal: str, key: str, response: IdempotentResponse) -> None: ...
+    async def prune_idempotent(self, before: datetime) -> int: ...
     async def insert_resource(
         self, tenant_id: str, kind: str, namespace: str, name: str, now: datetime
     ) -> ResourceRow: ...
@@ -148,8 +266,16 @@ class Tx(Protocol):
     ) -> None: ...
     async def delete_alias(self, resource_id: int, alias: str) -> bool: ...
 
-    async def append_audit(self, event: AuditEvent) -> None: ...
-    async def list_audit(self, tenant_id: str, limit: int) -> list[AuditEvent]: ...
+    async def append_audit(self, event: AuditEvent) -> None:
+        """Queue an event; it is chained and written last, just before the transaction commits."""
+
+    async def list_audit(self, query: AuditQuery) -> list[StoredAuditEvent]: ...
+    async def audit_head(self, tenant_id: str) -> AuditHead | None: ...
+    async def audit_tenants(self) -> list[str]: ...
+    async def insert_checkpoint(self, checkpoint: CheckpointRow) -> None: ...
+    async def list_checkpoints(self, tenant_id: str) -> list[CheckpointRow]: ...
+    async def prune_audit(self, tenant_id: str, through_seq: int) -> int:
+        """Delete events up to ``through_seq`` (retention), anchoring the chain at the last one deleted."""
 
     def mark_changed(self) -> None:
         """Note that catalog state changed, so caches everywhere are invalidated when this commits."""

@@ -73,6 +73,7 @@ class PostgresStore(SqlStore):
             async with conn.begin():
                 tx = SqlTx(AsyncRunner(conn), self)
                 yield tx
+                await tx.flush_audit()
                 if tx.changed:
                     # Delivered to every listener only when this transaction commits.
                     await conn.execute(

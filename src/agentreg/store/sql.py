@@ -15,15 +15,25 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from agentreg.domain.auditchain import GENESIS, ChainedEvent, chain_hash, jsonable
 from agentreg.domain.errors import FieldIssue
 from agentreg.store import tables as t
 from agentreg.store.interface import (
     AliasRow,
+    ApiKeyRow,
     AuditEvent,
+    AuditHead,
+    AuditQuery,
     ChangeSignal,
+    CheckpointRow,
+    IdempotentResponse,
+    NamespaceRow,
     NewVersion,
+    Readers,
     ResourceQuery,
     ResourceRow,
+    StoredAuditEvent,
+    TenantRow,
     VersionRow,
 )
 
@@ -38,6 +48,15 @@ GET_RESOURCE = sa.select(t.resources).where(
     _r.namespace == _p("namespace"),
     _r.name == _p("name"),
 )
+_g = t.namespace_grants.c
+_SHARED_WITH = sa.select(_g.namespace).where(_g.grantee.in_(_p("grantees", expanding=True)))
+_RESOURCE_KEY = (_r.kind == _p("kind"), _r.namespace == _p("namespace"), _r.name == _p("name"))
+# Visible: owned by one of the reader's tenants, or in a namespace shared with one of them or with all ("*").
+FIND_VISIBLE = sa.select(t.resources).where(
+    *_RESOURCE_KEY,
+    sa.or_(_r.tenant_id.in_(_p("tenants", expanding=True)), _r.namespace.in_(_SHARED_WITH.scalar_subquery())),
+)
+FIND_ANY = sa.select(t.resources).where(*_RESOURCE_KEY)
 NAMESPACE_OWNER = sa.select(_n.tenant_id).where(_n.name == _p("name"))
 INSERT_RESOURCE = sa.insert(t.resources).returning(t.resources)
 UPDATE_RESOURCE = (
@@ -84,6 +103,25 @@ UPDATE_ALIAS = (
 INSERT_ALIAS = sa.insert(t.aliases)
 DELETE_ALIAS = sa.delete(t.aliases).where(_a.resource_id == _p("resource_id"), _a.alias == _p("alias"))
 INSERT_AUDIT = sa.insert(t.audit_events)
+
+
+_e = t.audit_events.c
+AUDIT_HEAD = sa.select(t.audit_heads).where(t.audit_heads.c.tenant_id == _p("tenant_id"))
+AUDIT_HEAD_FOR_UPDATE = AUDIT_HEAD.with_for_update()
+SET_AUDIT_HEAD = (
+    sa.update(t.audit_heads)
+    .where(t.audit_heads.c.tenant_id == _p("b_tenant_id"))
+    .values(seq=_p("b_seq"), hash=_p("b_hash"))
+)
+LIST_GRANTS = sa.select(_g.grantee).where(_g.namespace == _p("namespace")).order_by(_g.grantee)
+_k = t.api_keys.c
+KEY_BY_HASH = sa.select(t.api_keys).where(_k.secret_hash == _p("secret_hash"))
+KEY_BY_ID = sa.select(t.api_keys).where(_k.id == _p("id"))
+TOUCH_KEY = (
+    sa.update(t.api_keys).where(_k.id == _p("b_id")).values(last_used_at=_p("b_now", type_=t.UTCDateTime()))
+)
+_i = t.idempotency_keys.c
+GET_IDEMPOTENT = sa.select(t.idempotency_keys).where(_i.principal == _p("principal"), _i.key == _p("key"))
 
 
 class Runner(Protocol):
@@ -133,6 +171,57 @@ def _resource_row(m: sa.RowMapping) -> ResourceRow:
     )
 
 
+def _api_key_row(m: sa.RowMapping) -> ApiKeyRow:
+    return ApiKeyRow(
+        id=m["id"],
+        tenant_id=m["tenant_id"],
+        name=m["name"],
+        secret_hash=m["secret_hash"],
+        roles=tuple(json.loads(m["roles"])),
+        scope=json.loads(m["scope"]),
+        created_at=m["created_at"],
+        created_by=m["created_by"],
+        expires_at=m["expires_at"],
+        last_used_at=m["last_used_at"],
+        revoked_at=m["revoked_at"],
+    )
+
+
+def _stored_event(m: sa.RowMapping) -> StoredAuditEvent:
+    event = AuditEvent(
+        tenant_id=m["tenant_id"],
+        at=m["at"],
+        actor=m["actor"],
+        action=m["action"],
+        target=m["target"],
+        details=json.loads(m["details"]),
+        request_id=m["request_id"],
+        client_ip=m["client_ip"],
+        reason=m["reason"],
+        before=m["before_digest"],
+        after=m["after_digest"],
+    )
+    return StoredAuditEvent(m["id"], m["seq"], event, m["prev_hash"], m["hash"])
+
+
+def chained(event: AuditEvent, seq: int) -> ChainedEvent:
+    """The event as the hash chain covers it (details as they read back from storage)."""
+    return ChainedEvent(
+        tenant=event.tenant_id,
+        seq=seq,
+        at=event.at,
+        actor=event.actor,
+        action=event.action,
+        target=event.target,
+        details=jsonable(event.details),
+        request_id=event.request_id,
+        client_ip=event.client_ip,
+        reason=event.reason,
+        before=event.before,
+        after=event.after,
+    )
+
+
 def _map_json(value: dict[str, str]) -> str:
     return json.dumps(dict(sorted(value.items())))
 
@@ -148,6 +237,7 @@ class SqlTx:
         self.run = run
         self.store = store
         self.changed = False
+        self.pending_audit: list[AuditEvent] = []
 
     def mark_changed(self) -> None:
         self.changed = True
@@ -179,6 +269,136 @@ class SqlTx:
     async def get_resource(self, tenant_id: str, kind: str, namespace: str, name: str) -> ResourceRow | None:
         row = await self._first(GET_RESOURCE, tenant_id=tenant_id, kind=kind, namespace=namespace, name=name)
         return _resource_row(row) if row is not None else None
+
+    async def find_resource(
+        self, readers: Readers, kind: str, namespace: str, name: str
+    ) -> ResourceRow | None:
+        if readers is None:
+            row = await self._first(FIND_ANY, kind=kind, namespace=namespace, name=name)
+        else:
+            row = await self._first(
+                FIND_VISIBLE,
+                kind=kind,
+                namespace=namespace,
+                name=name,
+                tenants=list(readers),
+                grantees=[*readers, "*"],
+            )
+        return _resource_row(row) if row is not None else None
+
+    async def get_tenant(self, tenant_id: str) -> TenantRow | None:
+        row = await self._first(sa.select(t.tenants).where(t.tenants.c.id == tenant_id))
+        return TenantRow(row["id"], row["display_name"], row["created_at"]) if row is not None else None
+
+    async def insert_tenant(self, tenant_id: str, display_name: str, now: datetime) -> bool:
+        if await self.get_tenant(tenant_id) is not None:
+            return False
+        await self.ensure_tenant(tenant_id, display_name, now)
+        return True
+
+    async def list_tenants(self, ids: Sequence[str] | None) -> list[TenantRow]:
+        statement = sa.select(t.tenants).order_by(t.tenants.c.id)
+        if ids is not None:
+            statement = statement.where(t.tenants.c.id.in_(list(ids)))
+        rows = (await self.run.execute(statement)).mappings()
+        return [TenantRow(m["id"], m["display_name"], m["created_at"]) for m in rows]
+
+    async def get_namespace(self, name: str) -> NamespaceRow | None:
+        row = await self._first(sa.select(t.namespaces).where(_n.name == name))
+        if row is None:
+            return None
+        grantees = (await self.run.execute(LIST_GRANTS, {"namespace": name})).scalars().all()
+        return NamespaceRow(row["name"], row["tenant_id"], row["created_at"], tuple(grantees))
+
+    async def list_namespaces(self, readers: Readers) -> list[NamespaceRow]:
+        statement = sa.select(t.namespaces).order_by(_n.name)
+        if readers is not None:
+            shared = sa.select(_g.namespace).where(_g.grantee.in_([*readers, "*"]))
+            statement = statement.where(sa.or_(_n.tenant_id.in_(list(readers)), _n.name.in_(shared)))
+        rows = list((await self.run.execute(statement)).mappings())
+        grants: dict[str, list[str]] = {}
+        if rows:
+            names = [m["name"] for m in rows]
+            grant_rows = await self.run.execute(
+                sa.select(_g.namespace, _g.grantee).where(_g.namespace.in_(names)).order_by(_g.grantee)
+            )
+            for m in grant_rows.mappings():
+                grants.setdefault(m["namespace"], []).append(m["grantee"])
+        return [
+            NamespaceRow(m["name"], m["tenant_id"], m["created_at"], tuple(grants.get(m["name"], ())))
+            for m in rows
+        ]
+
+    async def set_grants(self, namespace: str, grantees: Sequence[str], now: datetime, by: str) -> None:
+        await self.run.execute(sa.delete(t.namespace_grants).where(_g.namespace == namespace))
+        if grantees:
+            rows = [
+                {"namespace": namespace, "grantee": g, "granted_at": now, "granted_by": by}
+                for g in sorted(set(grantees))
+            ]
+            await self.run.execute(sa.insert(t.namespace_grants), rows)
+        self.mark_changed()
+
+    async def insert_api_key(self, key: ApiKeyRow) -> None:
+        values = {
+            "id": key.id,
+            "tenant_id": key.tenant_id,
+            "name": key.name,
+            "secret_hash": key.secret_hash,
+            "roles": json.dumps(list(key.roles)),
+            "scope": json.dumps(key.scope, sort_keys=True),
+            "created_at": key.created_at,
+            "created_by": key.created_by,
+            "expires_at": key.expires_at,
+            "last_used_at": key.last_used_at,
+            "revoked_at": key.revoked_at,
+        }
+        await self.run.execute(sa.insert(t.api_keys), values)
+
+    async def api_key_by_hash(self, secret_hash: str) -> ApiKeyRow | None:
+        row = await self._first(KEY_BY_HASH, secret_hash=secret_hash)
+        return _api_key_row(row) if row is not None else None
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRow | None:
+        row = await self._first(KEY_BY_ID, id=key_id)
+        return _api_key_row(row) if row is not None else None
+
+    async def list_api_keys(self, tenant_id: str | None) -> list[ApiKeyRow]:
+        statement = sa.select(t.api_keys).order_by(_k.created_at, _k.id)
+        statement = statement.where(
+            _k.tenant_id.is_(None) if tenant_id is None else _k.tenant_id == tenant_id
+        )
+        return [_api_key_row(m) for m in (await self.run.execute(statement)).mappings()]
+
+    async def revoke_api_key(self, key_id: str, now: datetime) -> None:
+        await self.run.execute(sa.update(t.api_keys).where(_k.id == key_id).values(revoked_at=now))
+        self.mark_changed()  # cached authentications everywhere re-check their keys
+
+    async def touch_api_key(self, key_id: str, now: datetime) -> None:
+        await self.run.execute(TOUCH_KEY, {"b_id": key_id, "b_now": now})
+
+    async def get_idempotent(self, principal: str, key: str) -> IdempotentResponse | None:
+        row = await self._first(GET_IDEMPOTENT, principal=principal, key=key)
+        if row is None:
+            return None
+        headers = [(str(k), str(v)) for k, v in json.loads(row["headers"])]
+        return IdempotentResponse(row["request_hash"], row["status"], headers, row["body"], row["created_at"])
+
+    async def put_idempotent(self, principal: str, key: str, response: IdempotentResponse) -> None:
+        values = {
+            "principal": principal,
+            "key": key,
+            "request_hash": response.request_hash,
+            "status": response.status,
+            "headers": json.dumps(response.headers),
+            "body": response.body,
+            "created_at": response.created_at,
+        }
+        await self.store.insert_ignore(self.run, t.idempotency_keys, values)
+
+    async def prune_idempotent(self, before: datetime) -> int:
+        result = await self.run.execute(sa.delete(t.idempotency_keys).where(_i.created_at < before))
+        return int(result.rowcount or 0)
 
     async def insert_resource(
         self, tenant_id: str, kind: str, namespace: str, name: str, now: datetime
@@ -223,7 +443,10 @@ class SqlTx:
 
     async def list_resources(self, query: ResourceQuery) -> list[ResourceRow]:
         r = t.resources.c
-        statement = sa.select(t.resources).where(r.tenant_id == query.tenant_id, r.kind == query.kind)
+        statement = sa.select(t.resources).where(r.kind == query.kind)
+        if query.readers is not None:
+            shared = sa.select(_g.namespace).where(_g.grantee.in_([*query.readers, "*"]))
+            statement = statement.where(sa.or_(r.tenant_id.in_(list(query.readers)), r.namespace.in_(shared)))
         if query.namespace is not None:
             statement = statement.where(r.namespace == query.namespace)
         label = t.resource_labels.c
@@ -331,34 +554,115 @@ class SqlTx:
         return bool(deleted.rowcount)
 
     async def append_audit(self, event: AuditEvent) -> None:
-        values = {
-            "tenant_id": event.tenant_id,
-            "at": event.at,
-            "actor": event.actor,
-            "action": event.action,
-            "target": event.target,
-            "details": json.dumps(event.details, sort_keys=True, default=str),
-            "request_id": event.request_id,
-        }
-        await self.run.execute(INSERT_AUDIT, values)
+        self.pending_audit.append(event)
 
-    async def list_audit(self, tenant_id: str, limit: int) -> list[AuditEvent]:
-        e = t.audit_events.c
-        rows = await self.run.execute(
-            sa.select(t.audit_events).where(e.tenant_id == tenant_id).order_by(e.id.desc()).limit(limit)
-        )
+    async def flush_audit(self) -> None:
+        """Chain and write queued events. Runs last in the transaction: the head lock is the last lock taken."""
+        if not self.pending_audit:
+            return
+        by_tenant: dict[str, list[AuditEvent]] = {}
+        for event in self.pending_audit:
+            by_tenant.setdefault(event.tenant_id, []).append(event)
+        self.pending_audit = []
+        for tenant in sorted(by_tenant):  # one order everywhere, so two transactions never wait on each other
+            head = await self._first(AUDIT_HEAD_FOR_UPDATE, tenant_id=tenant)
+            if head is None:
+                await self.store.insert_ignore(
+                    self.run, t.audit_heads, {"tenant_id": tenant, "seq": 0, "hash": GENESIS}
+                )
+                head = await self._first(AUDIT_HEAD_FOR_UPDATE, tenant_id=tenant)
+                assert head is not None
+            seq, prev = int(head["seq"]), str(head["hash"])
+            rows = []
+            for event in by_tenant[tenant]:
+                seq += 1
+                digest = chain_hash(prev, chained(event, seq))
+                rows.append(
+                    {
+                        "tenant_id": tenant,
+                        "seq": seq,
+                        "at": event.at,
+                        "actor": event.actor,
+                        "action": event.action,
+                        "target": event.target,
+                        "details": json.dumps(event.details, sort_keys=True, default=str),
+                        "request_id": event.request_id,
+                        "client_ip": event.client_ip,
+                        "reason": event.reason,
+                        "before_digest": event.before,
+                        "after_digest": event.after,
+                        "prev_hash": prev,
+                        "hash": digest,
+                    }
+                )
+                prev = digest
+            await self.run.execute(INSERT_AUDIT, rows)
+            await self.run.execute(SET_AUDIT_HEAD, {"b_tenant_id": tenant, "b_seq": seq, "b_hash": prev})
+
+    async def list_audit(self, query: AuditQuery) -> list[StoredAuditEvent]:
+        statement = sa.select(t.audit_events).where(_e.tenant_id == query.tenant_id, _e.seq > query.after_seq)
+        if query.actor is not None:
+            statement = statement.where(_e.actor == query.actor)
+        if query.action is not None:
+            if query.action.endswith("*"):
+                statement = statement.where(_e.action.startswith(query.action[:-1], autoescape=True))
+            else:
+                statement = statement.where(_e.action == query.action)
+        if query.target is not None:
+            if query.target.endswith("*"):
+                statement = statement.where(_e.target.startswith(query.target[:-1], autoescape=True))
+            else:
+                statement = statement.where(_e.target == query.target)
+        if query.since is not None:
+            statement = statement.where(_e.at >= query.since)
+        if query.until is not None:
+            statement = statement.where(_e.at < query.until)
+        statement = statement.order_by(_e.seq).limit(query.limit)
+        return [_stored_event(m) for m in (await self.run.execute(statement)).mappings()]
+
+    async def audit_head(self, tenant_id: str) -> AuditHead | None:
+        row = await self._first(AUDIT_HEAD, tenant_id=tenant_id)
+        if row is None:
+            return None
+        return AuditHead(tenant_id, row["seq"], row["hash"], row["anchor_seq"], row["anchor_hash"])
+
+    async def audit_tenants(self) -> list[str]:
+        heads = t.audit_heads.c
+        return list((await self.run.execute(sa.select(heads.tenant_id).order_by(heads.tenant_id))).scalars())
+
+    async def insert_checkpoint(self, checkpoint: CheckpointRow) -> None:
+        values = {
+            "tenant_id": checkpoint.tenant_id,
+            "seq": checkpoint.seq,
+            "hash": checkpoint.hash,
+            "at": checkpoint.at,
+            "key_id": checkpoint.key_id,
+            "signature": checkpoint.signature,
+        }
+        await self.run.execute(sa.insert(t.audit_checkpoints), values)
+
+    async def list_checkpoints(self, tenant_id: str) -> list[CheckpointRow]:
+        c = t.audit_checkpoints.c
+        statement = sa.select(t.audit_checkpoints).where(c.tenant_id == tenant_id).order_by(c.seq, c.id)
         return [
-            AuditEvent(
-                tenant_id=m["tenant_id"],
-                at=m["at"],
-                actor=m["actor"],
-                action=m["action"],
-                target=m["target"],
-                details=json.loads(m["details"]),
-                request_id=m["request_id"],
-            )
-            for m in rows.mappings()
+            CheckpointRow(m["tenant_id"], m["seq"], m["hash"], m["at"], m["key_id"], m["signature"])
+            for m in (await self.run.execute(statement)).mappings()
         ]
+
+    async def prune_audit(self, tenant_id: str, through_seq: int) -> int:
+        last = await self._first(sa.select(_e.hash).where(_e.tenant_id == tenant_id, _e.seq == through_seq))
+        if last is None:
+            return 0
+        deleted = await self.run.execute(
+            sa.delete(t.audit_events).where(_e.tenant_id == tenant_id, _e.seq <= through_seq)
+        )
+        heads = t.audit_heads.c
+        await self.run.execute(
+            sa.update(t.audit_heads)
+            .where(heads.tenant_id == tenant_id)
+            .values(anchor_seq=through_seq, anchor_hash=last["hash"])
+        )
+        return int(deleted.rowcount or 0)
 
 
 class SqlStore(ABC):

@@ -152,6 +152,7 @@ class SQLiteStore(SqlStore):
                 tx = SqlTx(SyncRunner(conn), self)
                 try:
                     yield tx
+                    await tx.flush_audit()
                 except BaseException:
                     conn.exec_driver_sql("ROLLBACK")
                     raise

@@ -168,6 +168,84 @@ audit_events = sa.Table(
     sa.Column("action", sa.String(64), nullable=False),
     sa.Column("target", sa.String(500), nullable=False),
     sa.Column("details", sa.Text(), nullable=False, server_default="{}"),
-    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Column("request_id", sa.String(128), nullable=True),
+    # The hash chain (domain.auditchain): seq counts per tenant from 1; hash covers prev_hash and the event.
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("client_ip", sa.String(64), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.Column("before_digest", sa.String(71), nullable=True),
+    sa.Column("after_digest", sa.String(71), nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("tenant_id", "seq"),
     sa.Index(None, "tenant_id", "id"),
+)
+
+# One row per tenant: the chain's head. Locking it (last in a transaction) serializes appends.
+audit_heads = sa.Table(
+    "audit_heads",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    # Retention removes events up to anchor_seq; verification starts from their last hash.
+    sa.Column("anchor_seq", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("anchor_hash", sa.String(64), nullable=False, server_default="0" * 64),
+)
+
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",
+    metadata,
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("signature", sa.String(128), nullable=False),
+    sa.Index(None, "tenant_id", "seq"),
+)
+
+# Read access to a namespace for other tenants: grantee "*" makes it public.
+namespace_grants = sa.Table(
+    "namespace_grants",
+    metadata,
+    sa.Column("namespace", sa.String(200), sa.ForeignKey("namespaces.name"), primary_key=True),
+    sa.Column("grantee", sa.String(64), primary_key=True),
+    sa.Column("granted_at", UTCDateTime(), nullable=False),
+    sa.Column("granted_by", sa.String(200), nullable=False),
+    sa.Index(None, "grantee"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    # NULL for a global key (super admin, e.g. the bootstrap key).
+    sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), nullable=True, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    # sha256 of the whole key: keys carry 256 random bits, so a fast hash is as strong as a slow one.
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("roles", sa.Text(), nullable=False),
+    sa.Column("scope", sa.Text(), nullable=False, server_default="{}"),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Column("last_used_at", UTCDateTime(), nullable=True),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+# Responses remembered for Idempotency-Key replays (per principal, for a day).
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("principal", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.Integer(), nullable=False),
+    sa.Column("headers", sa.Text(), nullable=False),
+    sa.Column("body", sa.LargeBinary(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False, index=True),
 )
