@@ -124,8 +124,11 @@ def run_wrk(
     duration: int,
     script: Path | None = None,
     script_args: list[str] | None = None,
+    headers: tuple[str, ...] = (),
 ) -> WrkResult:
     cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
+    for header in headers:
+        cmd += ["-H", header]
     if script is not None:
         cmd += ["-s", str(script)]
     cmd.append(url)
@@ -244,13 +247,16 @@ def _raise_interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def start_agentreg(procs: Processes, name: str, fast_lane: bool) -> Server:
+def start_agentreg(
+    procs: Processes, name: str, fast_lane: bool, extra_env: dict[str, str] | None = None
+) -> Server:
     data_dir = procs.workdir / f"data-{name}"
     data_dir.mkdir()
     env = {
         **os.environ,
         "AGENTREG_DATA_DIR": str(data_dir),
         "AGENTREG_FAST_LANE": "true" if fast_lane else "false",
+        **(extra_env or {}),
     }
     for var in ("AGENTREG_DATABASE_URL", "AGENTREG_HOST", "AGENTREG_PORT"):
         env.pop(var, None)

@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RATE_LIMIT = "2000/s:4000"
-RATE_LIMIT_IP = "5000/s:10000"
+RATE_LIMIT = "10000/s:20000"
+RATE_LIMIT_IP = "20000/s:40000"
 AUTH_FAILURE_LIMIT = "1/s:10"
 
 

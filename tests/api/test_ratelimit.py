@@ -193,3 +193,8 @@ def test_retry_after_of_a_per_minute_limit_is_exact() -> None:
     wait = limiter.take("a")
     assert wait is not None
     assert retry_after_header(wait) == "6"
+
+
+def test_a_limit_reads_back_as_per_second() -> None:
+    assert str(Limit.parse("20/s:40")) == "20/s:40"
+    assert str(Limit.parse("6000/m")) == "100/s:100"

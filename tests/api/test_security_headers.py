@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
 
-from agentreg.api.fastlane import ASGIApp, Message, Receive, Scope, Send
+from agentreg.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from agentreg.api.headers import HSTS, SECURITY_HEADERS, SecurityHeaders
 
 EXPECTED = {

@@ -15,8 +15,9 @@ from fastapi import FastAPI
 
 from agentreg import __version__
 from agentreg.api import errors
+from agentreg.api.asgi import ASGIApp, Receive, Scope, Send
 from agentreg.api.auth import Authenticator
-from agentreg.api.fastlane import ASGIApp, FastLane, Receive, Scope, Send
+from agentreg.api.fastlane import FastLane
 from agentreg.api.headers import SecurityHeaders
 from agentreg.api.idempotency import Idempotency
 from agentreg.api.metrics import Metrics

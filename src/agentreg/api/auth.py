@@ -82,7 +82,9 @@ class Authenticator:
         try:
             principal = await self._verify(authorization)
         except Unauthenticated:
-            self._failed(address)
+            wait = self._failed(address)
+            if wait is not None:
+                raise RateLimited("too many failed authentications from this address", wait) from None
             raise
         if (
             self.per_principal is not None
@@ -101,8 +103,11 @@ class Authenticator:
             raise Unauthenticated("not an API key, and OIDC is not configured on this registry")
         return await self.oidc.principal(credential)
 
-    def _failed(self, address: str) -> None:
-        if self.failures is not None and (wait := self.failures.take(address)) is not None:
-            if len(self._blocked) > 100_000:
-                self._blocked.clear()
-            self._blocked[address] = time.monotonic() + wait
+    def _failed(self, address: str) -> float | None:
+        """Count a failure; once the address is out of tries, block it and return how long for."""
+        if self.failures is None or (wait := self.failures.take(address)) is None:
+            return None
+        if len(self._blocked) > 100_000:
+            self._blocked.clear()
+        self._blocked[address] = time.monotonic() + wait
+        return wait

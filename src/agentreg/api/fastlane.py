@@ -15,10 +15,10 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from agentreg.api import render
+from agentreg.api.asgi import ASGIApp, Receive, Scope, Send
 from agentreg.api.auth import Authenticator, client_address
 from agentreg.api.cache import CachedResponse, ResponseCache
 from agentreg.api.errors import error_body, error_headers
@@ -29,12 +29,6 @@ from agentreg.domain.kinds import Kind, kind_from_plural
 from agentreg.services import catalog, resolve
 from agentreg.services.views import VersionView
 from agentreg.store.interface import Store
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 VERSION_ROUTE = "/v1/{plural}/{namespace}/{name}/versions/{selector}"
 RESOLVED_ROUTE = "/v1/agents/{namespace}/{name}/versions/{selector}/resolved"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
-from agentreg.api.fastlane import ASGIApp, Message, Receive, Scope, Send
+from agentreg.api.asgi import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["HSTS", "SECURITY_HEADERS", "SecurityHeaders"]
 

@@ -13,10 +13,10 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from agentreg.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from agentreg.api.auth import Authenticator, client_address
 from agentreg.api.bodies import APPLY_LIMIT
 from agentreg.api.errors import error_body
-from agentreg.api.fastlane import ASGIApp, Message, Receive, Scope, Send
 from agentreg.domain.errors import AgentRegError, InvalidRequest
 from agentreg.store.interface import IdempotentResponse, Store
 

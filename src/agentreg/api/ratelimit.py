@@ -7,12 +7,15 @@ runs on the single asyncio thread, so nothing is locked, and buckets are refille
 Buckets are ``[tokens, last_seen]`` lists updated in place, in two plain dicts of at most ``max_keys // 2``
 keys each: ``recent`` and ``older``. A key not in ``recent`` is moved there from ``older`` (or starts with a
 full bucket); when ``recent`` is full it becomes ``older`` and the previous ``older`` is dropped whole. So
-memory stays within ``max_keys`` and a key is forgotten (it gets a fresh, full bucket) only after going
-unused while ``max_keys // 2`` other keys arrived: least-recently-used eviction, approximately, at the
-price of a plain dict lookup. Measured per call on a warm key, that is ~60 ns (25%) cheaper than an
-``OrderedDict`` kept in LRU order with ``move_to_end``, and unlike lazily sweeping a single dict for full
-buckets it never stops to scan every key (a sweep of 100k keys took 25-70 ms; a flood of new keys cost
-~6.6 us per call that way, against ~0.9 us here).
+memory stays within ``max_keys``, and a key is forgotten (it comes back to a fresh, full bucket) only once at
+least ``max_keys // 2`` other keys were used since it was: approximately least-recently-used eviction, at
+the price of one plain dict lookup.
+
+Measured (CPython 3.11, 100k keys): a warm key costs ~235 ns per call against ~300 ns for an ``OrderedDict``
+kept in LRU order with ``move_to_end``. A single dict lazily swept for full buckets when it reaches
+``max_keys`` is as cheap on a warm key but stops for 25-70 ms per sweep and cost ~6.6 us per call under a
+flood of new keys; here a flood costs ~0.9-1.2 us per call (``OrderedDict``: ~0.7 us) and the worst stop,
+freeing the dropped half, ~2 ms.
 """
 
 from __future__ import annotations

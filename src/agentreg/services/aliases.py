@@ -10,6 +10,7 @@ from agentreg.domain.names import SelectorType, check_alias, parse_selector
 from agentreg.domain.permissions import Action
 from agentreg.domain.principals import Principal
 from agentreg.services import audit
+from agentreg.services.access import readers
 from agentreg.services.catalog import find_resource, select_version
 from agentreg.store.interface import AliasRow, Store
 
@@ -17,7 +18,7 @@ from agentreg.store.interface import AliasRow, Store
 async def list_aliases(
     store: Store, actor: Principal, kind: Kind, namespace: str, name: str
 ) -> list[AliasRow]:
-    async with store.read() as tx:
+    async with store.read(readers=readers(actor)) as tx:
         resource = await find_resource(tx, actor, kind, namespace, name)
         return await tx.list_aliases(resource.id)
 
@@ -48,7 +49,7 @@ async def set_alias(
     if selector.type not in (SelectorType.EXACT, SelectorType.LITERAL):
         raise Invalid.at("/version", "an alias points at an exact version, not a range, alias or 'latest'")
     now = datetime.now(UTC)
-    async with store.begin() as tx:
+    async with store.begin(readers=readers(actor)) as tx:
         await tx.lock(f"resource:{kind.value}/{namespace}/{name}")
         resource = await find_resource(tx, actor, kind, namespace, name, Action.ALIAS)
         target = await select_version(tx, resource, selector)
@@ -74,15 +75,25 @@ async def set_alias(
 
 
 async def delete_alias(
-    store: Store, actor: Principal, kind: Kind, namespace: str, name: str, alias: str
+    store: Store,
+    actor: Principal,
+    kind: Kind,
+    namespace: str,
+    name: str,
+    alias: str,
+    *,
+    if_match: str | None = None,
 ) -> None:
+    """Remove ``alias``; ``if_match`` is the version it must point at now."""
     now = datetime.now(UTC)
-    async with store.begin() as tx:
+    async with store.begin(readers=readers(actor)) as tx:
         await tx.lock(f"resource:{kind.value}/{namespace}/{name}")
         resource = await find_resource(tx, actor, kind, namespace, name, Action.ALIAS)
         current = {a.alias: a for a in await tx.list_aliases(resource.id)}.get(alias)
         if current is None:
             raise NotFound(f"{kind.value} {namespace}/{name} has no alias {alias!r}")
+        if if_match is not None and if_match != "*" and current.version != if_match:
+            raise PreconditionFailed(f"alias {alias!r} points at {current.version}, not {if_match}")
         await tx.delete_alias(resource.id, alias)
         await audit.record(
             tx,

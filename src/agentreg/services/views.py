@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,22 @@ class ResourceView:
     latest: VersionRow | None
     version_count: int
     aliases: tuple[AliasRow, ...] = ()
+
+    @property
+    def etag(self) -> str:
+        """Changes whenever the resource does: publishes and metadata changes move ``updated_at``; aliases don't."""
+        r = self.resource
+        aliases = sorted((a.alias, a.version) for a in self.aliases)
+        basis = json.dumps([r.id, r.updated_at.isoformat(), self.version_count, aliases]).encode()
+        return '"r-' + hashlib.sha256(basis).hexdigest()[:24] + '"'
+
+
+def if_match_holds(if_match: str | None, etag: str) -> bool:
+    """An ``If-Match`` header (absent, ``*``, or a list of tags, ``W/`` ignored) against the current ETag."""
+    if if_match is None:
+        return True
+    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
+    return "*" in tags or etag in tags
 
 
 @dataclass(frozen=True, slots=True)

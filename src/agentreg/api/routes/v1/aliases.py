@@ -77,6 +77,8 @@ async def delete_alias(
     alias: AliasPath,
     store: StoreDep,
     actor: ActorDep,
+    if_match: Annotated[str | None, Header(description="the version it points at now; 412 if not")] = None,
 ) -> Response:
-    await aliases.delete_alias(store, actor, kind, namespace, name, alias)
+    expected = if_match.strip().removeprefix("W/").strip('"') if if_match else None
+    await aliases.delete_alias(store, actor, kind, namespace, name, alias, if_match=expected)
     return Response(status_code=204)

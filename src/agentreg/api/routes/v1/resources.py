@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from agentreg.api import render, schemas
 from agentreg.api.bodies import json_object, one_document
@@ -71,7 +71,7 @@ async def get_resource(
     actor: ActorDep,
 ) -> Response:
     view = await catalog.get_resource(store, actor, kind, namespace, name)
-    return json_model(request, render.resource_out(view))
+    return json_model(request, render.resource_out(view), etag=view.etag)
 
 
 @router.patch(
@@ -85,11 +85,17 @@ async def get_resource(
     },
 )
 async def patch_resource(
-    request: Request, kind: KindDep, namespace: NamePath, name: NamePath, store: StoreDep, actor: ActorDep
+    request: Request,
+    kind: KindDep,
+    namespace: NamePath,
+    name: NamePath,
+    store: StoreDep,
+    actor: ActorDep,
+    if_match: Annotated[str | None, Header(description="the resource's ETag; 412 if it changed")] = None,
 ) -> Response:
     patch = await json_object(request)
-    view = await resources.update_metadata(store, actor, kind, namespace, name, patch)
-    return json_model(request, render.resource_out(view))
+    view = await resources.update_metadata(store, actor, kind, namespace, name, patch, if_match=if_match)
+    return json_model(request, render.resource_out(view), etag=view.etag)
 
 
 @router.get(
