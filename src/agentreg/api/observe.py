@@ -31,7 +31,7 @@ class Observe:
             supplied.decode("latin-1")[:MAX_REQUEST_ID] if supplied else f"{self._prefix}-{next(self._seq)}"
         )
         scope.setdefault("state", {})["request_id"] = request_id
-        current_request.set(RequestInfo(request_id, client_address(scope)))
+        context = current_request.set(RequestInfo(request_id, client_address(scope)))
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -47,6 +47,7 @@ class Observe:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            current_request.reset(context)
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             self.metrics.route(scope["method"], template).record(status, time.perf_counter() - started)

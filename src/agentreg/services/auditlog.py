@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from agentreg.domain.auditchain import (
     GENESIS,
     Checkpoint,
     CheckpointSigner,
+    Problem,
     StoredEvent,
     Verification,
     public_key_from_jwk,
@@ -268,7 +269,7 @@ async def verify(store: Store, tenant: str, files: AuditFiles) -> Verification:
             *file_checkpoints(files, tenant),
         ]
     }
-    return verify_chain(
+    result = verify_chain(
         tenant,
         events,
         checkpoints.values(),
@@ -276,3 +277,9 @@ async def verify(store: Store, tenant: str, files: AuditFiles) -> Verification:
         start_seq=head.anchor_seq if head else 0,
         start_hash=head.anchor_hash if head else GENESIS,
     )
+    # The head was read before the events, and the log only grows at its end: a log ending before the head
+    # lost its tail (caught here even before the first checkpoint, unless the head was rewound too).
+    if result.ok and head is not None and head.seq > result.head_seq:
+        issue = f"the chain head is at seq {head.seq}, but the log ends at {result.head_seq} (truncated)"
+        return replace(result, problem=Problem(result.head_seq + 1, None, issue))
+    return result

@@ -115,9 +115,7 @@ def _claiming_tenant(actor: Principal, namespace: str) -> str:
     """Publishing into an unclaimed namespace claims it, for a principal that may claim in its one tenant."""
     home = actor.home_tenant
     if home is None or not allowed(actor, Action.NAMESPACE_CLAIM, home, namespace=namespace):
-        raise NotFound(
-            f"namespace {namespace!r} not found for your tenant; a tenant admin claims it with POST /v1/namespaces"
-        )
+        raise _foreign_namespace(namespace)
     return home
 
 
@@ -132,7 +130,10 @@ async def _authorize_publish(
 
 
 def _foreign_namespace(namespace: str) -> NotFound:
-    return NotFound(f"namespace {namespace!r} not found for your tenant")
+    """Unclaimed and claimed by a tenant the actor cannot see read the same: existence must not show."""
+    return NotFound(
+        f"namespace {namespace!r} not found for your tenant; a tenant admin claims it with POST /v1/namespaces"
+    )
 
 
 async def _existing(tx: Tx, resource: ResourceRow | None, validated: ValidatedDocument) -> VersionRow | None:
