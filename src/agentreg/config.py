@@ -30,6 +30,7 @@ class Settings:
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
     oidc_jwks_url: str | None = None
+    oidc_client_id: str | None = None  # a public client for `agentreg login --device`
     oidc_roles_claim: str = "groups"
     oidc_role_map: str = "{}"
     # Token buckets ("rate/s[:burst]", "rate/m", or "off"); failed authentication is throttled per client IP.
@@ -62,6 +63,7 @@ class Settings:
             oidc_issuer=env.get("AGENTREG_OIDC_ISSUER") or None,
             oidc_audience=env.get("AGENTREG_OIDC_AUDIENCE") or None,
             oidc_jwks_url=env.get("AGENTREG_OIDC_JWKS_URL") or None,
+            oidc_client_id=env.get("AGENTREG_OIDC_CLIENT_ID") or None,
             oidc_roles_claim=env.get("AGENTREG_OIDC_ROLES_CLAIM", "groups"),
             oidc_role_map=env.get("AGENTREG_OIDC_ROLE_MAP", "{}"),
             rate_limit=env.get("AGENTREG_RATE_LIMIT", RATE_LIMIT),

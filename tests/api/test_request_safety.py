@@ -168,3 +168,48 @@ async def test_oidc_users_get_roles_from_their_groups(
         assert hidden.status_code == 404
         forged = developer[:-4] + ("AAAA" if not developer.endswith("AAAA") else "BBBB")
         assert (await api.get(HOT, headers={"authorization": f"Bearer {forged}"})).status_code == 401
+
+
+async def test_a_created_key_is_never_replayed_from_the_idempotency_store(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    created = await identity.bootstrap(store)
+    assert created is not None
+    headers = {"authorization": f"Bearer {created.secret}", "idempotency-key": "make-ci-key"}
+    body = {"name": "ci", "tenant": "acme", "roles": ["developer"]}
+    async with client(create_app(Settings(data_dir=tmp_path, auth="required"), store=store)) as api:
+        assert (
+            await api.post(
+                "/v1/tenants", json={"id": "acme"}, headers={"authorization": headers["authorization"]}
+            )
+        ).status_code == 201
+        first = await api.post("/v1/keys", json=body, headers=headers)
+        assert first.status_code == 201 and first.json()["key"].startswith("agr_")
+        again = await api.post("/v1/keys", json=body, headers=headers)
+        assert again.status_code == 409 and "agr_" not in again.text
+        listed = await api.get(
+            "/v1/keys", params={"tenant": "acme"}, headers={"authorization": headers["authorization"]}
+        )
+        assert len(listed.json()["items"]) == 1
+    async with store.read() as tx:
+        stored = await tx.get_idempotent(f"key:{created.row.id}", "make-ci-key")
+    assert stored is not None and b"agr_" not in stored.body
+
+
+async def test_auth_config_is_public(store: SqlStore, tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        auth="required",
+        oidc_issuer="https://id.example",
+        oidc_audience="agentreg",
+        oidc_client_id="cli",
+    )
+    async with client(create_app(settings, store=store)) as api:
+        config = await api.get("/v1/auth/config")
+    assert config.status_code == 200
+    assert config.json() == {
+        "authentication": "required",
+        "issuer": "https://id.example",
+        "audience": "agentreg",
+        "clientId": "cli",
+    }

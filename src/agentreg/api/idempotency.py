@@ -17,12 +17,23 @@ from agentreg.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from agentreg.api.auth import Authenticator, client_address
 from agentreg.api.bodies import APPLY_LIMIT
 from agentreg.api.errors import error_body
-from agentreg.domain.errors import AgentRegError, InvalidRequest
+from agentreg.domain.errors import AgentRegError, Conflict, InvalidRequest
 from agentreg.store.interface import IdempotentResponse, Store
 
 KEEP_FOR = timedelta(hours=24)
 MAX_KEY = 255
 _STORED_HEADERS = {b"content-type", b"etag", b"location", b"cache-control"}
+_SECRET_NOT_KEPT = (
+    409,
+    [("content-type", "application/json")],
+    error_body(
+        Conflict(
+            "a request with this Idempotency-Key succeeded already; its answer held a secret shown only once,"
+            " so it is not replayed"
+        ),
+        None,
+    )[1],
+)
 
 
 class Idempotency:
@@ -94,7 +105,11 @@ class Idempotency:
 
         await self.app(scope, _replay(body, None), capture)
         if status and status < 500 and status != 429:
-            response = IdempotentResponse(fingerprint, status, kept, b"".join(chunks), datetime.now(UTC))
+            stored_body = b"".join(chunks)
+            if ("cache-control", "no-store") in kept:
+                # A one-time secret (a new API key) is never kept: a replay learns it was done, not the secret.
+                status, kept, stored_body = _SECRET_NOT_KEPT
+            response = IdempotentResponse(fingerprint, status, kept, stored_body, datetime.now(UTC))
             async with self.store.begin() as tx:
                 await tx.put_idempotent(subject, key, response)
                 self._stored += 1

@@ -254,6 +254,15 @@ class WhoAmI(Wire):
     authentication: Literal["single-user", "required"]
 
 
+class AuthConfig(Wire):
+    """What a client needs to sign in (public: served without credentials)."""
+
+    authentication: Literal["single-user", "required"]
+    issuer: str | None = None
+    audience: str | None = None
+    clientId: str | None = Field(None, description="a public OIDC client for the device-code flow")
+
+
 # --- audit ------------------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from agentreg import __version__
-from agentreg.cli import aliases, catalog, server
+from agentreg.cli import aliases, audit, catalog, identity, login, server
 from agentreg.cli.context import Options
 from agentreg.cli.output import Format, error_line
 from agentreg.client.errors import APIConnectionError, APIError
@@ -29,8 +29,40 @@ def _global(
         typer.Option("--url", envvar="AGENTREG_URL", help="registry URL [default http://127.0.0.1:8080]"),
     ] = None,
     output: Annotated[Format, typer.Option("-o", "--output", help="table, json or yaml")] = Format.table,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", envvar="AGENTREG_API_KEY", help="API key (agr_...) to authenticate with"),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", envvar="AGENTREG_TOKEN", help="OIDC token to authenticate with"),
+    ] = None,
 ) -> None:
-    ctx.obj = Options(url=url, output=output)
+    api_key, token = _one_credential(ctx, api_key, token)
+    ctx.obj = Options(url=url, output=output, api_key=api_key, token=token)
+
+
+def _one_credential(
+    ctx: typer.Context, api_key: str | None, token: str | None
+) -> tuple[str | None, str | None]:
+    """An option given on the command line wins over the other's variable; two of a kind is a usage error."""
+    if not (api_key and token):
+        return api_key, token
+    from_env = {
+        name
+        for name in ("api_key", "token")
+        if getattr(ctx.get_parameter_source(name), "name", None) == "ENVIRONMENT"
+    }
+    if from_env == {"api_key"}:
+        return None, token
+    if from_env == {"token"}:
+        return api_key, None
+    raise typer.BadParameter(
+        "give --api-key or --token, not both"
+        if not from_env
+        else "set AGENTREG_API_KEY or AGENTREG_TOKEN, not both",
+        param_hint="--api-key/--token",
+    )
 
 
 @app.command("version")
@@ -46,6 +78,14 @@ app.command("get")(catalog.get)
 app.command("versions")(catalog.versions)
 app.command("resolve")(catalog.resolve)
 app.add_typer(aliases.app, name="alias")
+app.command("whoami")(identity.whoami)
+app.add_typer(identity.app_tenant, name="tenant")
+app.add_typer(identity.app_namespace, name="namespace")
+app.add_typer(identity.app_key, name="key")
+app.add_typer(audit.app, name="audit")
+app.command("login")(login.login)
+app.command("logout")(login.logout)
+app.add_typer(server.app_admin, name="admin")
 
 EXIT_API_ERROR = 1
 EXIT_UNREACHABLE = 3

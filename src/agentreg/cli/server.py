@@ -1,4 +1,4 @@
-"""Server-side commands: serve and db. The only CLI modules that import the server."""
+"""Server-side commands: serve, db and admin. The only CLI module that imports the server."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from typing import Annotated
 import typer
 
 app_db = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app_admin = typer.Typer(
+    help="Administration on the database directly (no running server).", no_args_is_help=True
+)
 
 
 def serve(
@@ -50,10 +53,15 @@ def serve(
         if settings.database_url
         else f"SQLite at {settings.effective_database_url.split(':///', 1)[1]}"
     )
-    typer.echo(
-        f"agentreg listening on http://{settings.host}:{settings.port} ({database}; single-user mode, no authentication)",
-        err=True,
+    mode = (
+        "authentication required (API keys"
+        + (f", OIDC tokens from {settings.oidc_issuer}" if settings.oidc_issuer else "")
+        + ")"
+        if settings.auth_required
+        else "SINGLE-USER MODE: no authentication, every caller is the default tenant's admin"
+        " (set AGENTREG_AUTH=required to turn authentication on)"
     )
+    typer.echo(f"agentreg listening on http://{settings.host}:{settings.port} ({database}; {mode})", err=True)
     uvicorn.run(
         application,
         host=settings.host,
@@ -75,17 +83,64 @@ def _examples_dir() -> Path:
     )
 
 
-@app_db.command("upgrade")
-def upgrade(
-    database_url: Annotated[str | None, typer.Option(help="database URL [env AGENTREG_DATABASE_URL]")] = None,
-) -> None:
-    """Apply every pending migration."""
+DatabaseUrlOption = Annotated[
+    str | None, typer.Option(help="database URL [env AGENTREG_DATABASE_URL, default SQLite in the data dir]")
+]
+
+
+def _migrated(database_url: str | None) -> str:
+    """The database URL (option, else settings), migrated to the head revision."""
     from agentreg.config import Settings
     from agentreg.store import migrate
 
     settings = Settings.from_env()
     url = database_url or settings.effective_database_url
-    if url.startswith("sqlite"):
+    if url.startswith("sqlite") and not database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(migrate.upgrade(url))
+    return url
+
+
+@app_db.command("upgrade")
+def upgrade(database_url: DatabaseUrlOption = None) -> None:
+    """Apply every pending migration."""
+    from agentreg.store import migrate
+
+    _migrated(database_url)
     typer.echo(f"database at revision {migrate.head_revision()}")
+
+
+@app_admin.command("bootstrap")
+def bootstrap(
+    database_url: DatabaseUrlOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="create another even if a super-admin key exists")
+    ] = False,
+) -> None:
+    """Create the first super-admin API key and print it (shown only this once). Migrates first."""
+    from agentreg.cli.output import error_line
+    from agentreg.domain.errors import Conflict
+    from agentreg.services import identity
+    from agentreg.store.factory import create_store
+
+    url = _migrated(database_url)
+
+    async def run() -> identity.CreatedKey | None:
+        store = create_store(url)
+        await store.start()
+        try:
+            return await identity.bootstrap(store, force=force)
+        finally:
+            await store.close()
+
+    try:
+        created = asyncio.run(run())
+    except Conflict as exc:
+        error_line(exc.message)
+        raise typer.Exit(1) from None
+    if created is None:  # only with a given secret, which this command never passes
+        raise typer.Exit(1)
+    typer.echo(created.secret)
+    typer.echo(
+        f"created super-admin key {created.row.id}; the secret is shown only once: store it now", err=True
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +16,7 @@ from pydantic import BaseModel
 
 from agentreg import __version__
 from agentreg.api import schemas as s
-from agentreg.client.errors import BY_STATUS, APIError, InternalServerError
+from agentreg.client.errors import BY_STATUS, APIError, InternalServerError, RateLimitedError
 from agentreg.domain.kinds import Kind, parse_kind
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -23,6 +25,21 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 def default_base_url() -> str:
     return os.environ.get("AGENTREG_URL", DEFAULT_URL).rstrip("/")
+
+
+def default_credential(api_key: str | None = None, token: str | None = None) -> str | None:
+    """The bearer credential: ``api_key`` or ``token`` if passed, else ``$AGENTREG_API_KEY`` or ``$AGENTREG_TOKEN``.
+
+    Passing ``""`` for either means "no credentials", whatever the environment holds.
+    """
+    if api_key and token:
+        raise ValueError("pass api_key or token, not both")
+    if api_key is not None or token is not None:
+        return api_key or token or None
+    env_key, env_token = os.environ.get("AGENTREG_API_KEY"), os.environ.get("AGENTREG_TOKEN")
+    if env_key and env_token:
+        raise ValueError("set AGENTREG_API_KEY or AGENTREG_TOKEN, not both")
+    return env_key or env_token or None
 
 
 def plural(kind: str | Kind) -> str:
@@ -47,11 +64,17 @@ def resource_path(kind: str | Kind, full_name: str, *rest: str) -> str:
 
 
 class RequestBuilder:
-    def __init__(self, base_url: str | None, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str | None,
+        headers: Mapping[str, str] | None = None,
+        credential: str | None = None,
+    ) -> None:
         self.base_url = (base_url or default_base_url()).rstrip("/")
         self.headers = {
             "user-agent": f"agentreg-python/{__version__}",
             "accept": "application/json",
+            **({"authorization": f"Bearer {credential}"} if credential else {}),
             **(headers or {}),
         }
 
@@ -105,7 +128,7 @@ def raise_for_error(response: httpx.Response) -> None:
     cls = BY_STATUS.get(
         response.status_code, InternalServerError if response.status_code >= 500 else APIError
     )
-    raise cls(
+    error = cls(
         message,
         status_code=response.status_code,
         code=code,
@@ -113,6 +136,59 @@ def raise_for_error(response: httpx.Response) -> None:
         request_id=request_id,
         body=body,
     )
+    if isinstance(error, RateLimitedError):
+        error.retry_after = retry_after(response.headers.get("retry-after"))
+    raise error
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def _time(value: datetime | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def namespace_etag(namespace: s.NamespaceOut) -> str:
+    """The ETag a namespace's sharing has (what GET /v1/namespaces/{name} sends), for ``if_match``."""
+    grantees = sorted([*(["*"] if namespace.public else []), *namespace.sharedWith])
+    return '"' + ",".join(grantees) + '"'
+
+
+def audit_params(
+    tenant: str | None,
+    actor: str | None,
+    action: str | None,
+    object: str | None,
+    since: datetime | str | None,
+    until: datetime | str | None,
+) -> list[tuple[str, Any]]:
+    pairs = (
+        ("tenant", tenant),
+        ("actor", actor),
+        ("action", action),
+        ("object", object),
+        ("since", _time(since)),
+        ("until", _time(until)),
+    )
+    return [(k, v) for k, v in pairs if v is not None]
+
+
+def audit_line(line: str) -> s.AuditEventOut | None:
+    """One line of a JSON Lines export (None for a blank one)."""
+    return s.AuditEventOut.model_validate_json(line) if line.strip() else None
 
 
 class Call:
@@ -215,6 +291,90 @@ class Operations:
             content_type="application/merge-patch+json",
         )
         return Call(request, s.ResourceOut)
+
+    # --- identity -----------------------------------------------------------------------------------------
+
+    def whoami(self) -> Call:
+        return Call(self.b.build("GET", "/v1/whoami"), s.WhoAmI)
+
+    def create_tenant(self, tenant_id: str, display_name: str | None) -> Call:
+        body = s.TenantIn(id=tenant_id, displayName=display_name).model_dump(exclude_none=True)
+        return Call(self.b.build("POST", "/v1/tenants", json_body=body), s.TenantOut)
+
+    def list_tenants(self) -> Call:
+        return Call(self.b.build("GET", "/v1/tenants"), s.TenantList)
+
+    def claim_namespace(self, name: str, tenant: str | None) -> Call:
+        body = s.NamespaceIn(name=name, tenant=tenant).model_dump(exclude_none=True)
+        return Call(self.b.build("POST", "/v1/namespaces", json_body=body), s.NamespaceOut)
+
+    def list_namespaces(self) -> Call:
+        return Call(self.b.build("GET", "/v1/namespaces"), s.NamespaceList)
+
+    def get_namespace(self, name: str) -> Call:
+        return Call(self.b.build("GET", f"/v1/namespaces/{_segment(name)}"), s.NamespaceOut)
+
+    def share_namespace(
+        self, name: str, public: bool, tenants: Sequence[str], if_match: s.NamespaceOut | str | None
+    ) -> Call:
+        if isinstance(if_match, s.NamespaceOut):
+            if_match = namespace_etag(if_match)
+        elif if_match is not None and if_match != "*" and not if_match.startswith(('"', 'W/"')):
+            if_match = f'"{if_match}"'
+        headers = {"if-match": if_match} if if_match else None
+        body = s.SharingIn(public=public, tenants=list(tenants)).model_dump()
+        path = f"/v1/namespaces/{_segment(name)}/sharing"
+        return Call(self.b.build("PUT", path, json_body=body, headers=headers), s.NamespaceOut)
+
+    def create_key(
+        self,
+        name: str,
+        roles: Sequence[str],
+        tenant: str | None,
+        scope: s.KeyScopeIO | Mapping[str, Sequence[str]] | None,
+        expires_at: datetime | None,
+    ) -> Call:
+        if isinstance(roles, str):
+            roles = [roles]
+        key_scope = (
+            scope
+            if isinstance(scope, s.KeyScopeIO) or scope is None
+            else s.KeyScopeIO.model_validate({k: list(v) for k, v in scope.items()})
+        )
+        body = s.KeyIn(
+            name=name, tenant=tenant, roles=list(roles), scope=key_scope, expiresAt=expires_at
+        ).model_dump(mode="json", exclude_none=True)
+        return Call(self.b.build("POST", "/v1/keys", json_body=body), s.CreatedKeyOut)
+
+    def list_keys(self, tenant: str | None) -> Call:
+        params = {"tenant": tenant} if tenant else None
+        return Call(self.b.build("GET", "/v1/keys", params=params), s.KeyList)
+
+    def revoke_key(self, key_id: str) -> Call:
+        return Call(self.b.build("DELETE", f"/v1/keys/{_segment(key_id)}"), s.KeyOut)
+
+    # --- audit --------------------------------------------------------------------------------------------
+
+    def audit_page(self, filters: list[tuple[str, Any]], limit: int, cursor: str | None) -> Call:
+        params = [*filters, ("limit", limit), *([("cursor", cursor)] if cursor else [])]
+        return Call(self.b.build("GET", "/v1/audit", params=params), s.AuditList)
+
+    def audit_export(self, filters: list[tuple[str, Any]]) -> Call:
+        request = self.b.build(
+            "GET",
+            "/v1/audit",
+            params=[*filters, ("format", "jsonl")],
+            headers={"accept": "application/x-ndjson"},
+        )
+        return Call(request, None)
+
+    def audit_verify(self, tenant: str | None) -> Call:
+        params = {"tenant": tenant} if tenant else None
+        return Call(self.b.build("GET", "/v1/audit/verify", params=params), s.AuditVerification)
+
+    def audit_checkpoint(self, tenant: str | None) -> Call:
+        params = {"tenant": tenant} if tenant else None
+        return Call(self.b.build("POST", "/v1/audit/checkpoints", params=params), s.CheckpointList)
 
 
 def _kind_of(document: Any) -> str:

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 import httpx
 
 from agentreg.api import schemas as s
-from agentreg.client._core import DEFAULT_TIMEOUT, Call, Operations, RequestBuilder, read
+from agentreg.client._core import (
+    DEFAULT_TIMEOUT,
+    Call,
+    Operations,
+    RequestBuilder,
+    audit_line,
+    audit_params,
+    default_credential,
+    raise_for_error,
+    read,
+)
 from agentreg.client.errors import APIConnectionError
 from agentreg.domain.kinds import Kind
 from agentreg.domain.names import parse_ref
@@ -17,6 +28,9 @@ from agentreg.domain.names import parse_ref
 
 class Client:
     """``Client(base_url=None)`` talks to ``$AGENTREG_URL`` (default http://127.0.0.1:8080).
+
+    It authenticates with ``api_key=`` or ``token=`` (an OIDC token), else ``$AGENTREG_API_KEY`` or
+    ``$AGENTREG_TOKEN``, sent as ``Authorization: Bearer``; with none, it sends no credentials.
 
     Pass ``http_client=`` to reuse a configured ``httpx.Client`` (proxies, TLS, an in-process transport).
     """
@@ -28,8 +42,10 @@ class Client:
         headers: Mapping[str, str] | None = None,
         timeout: httpx.Timeout | float | None = None,
         http_client: httpx.Client | None = None,
+        api_key: str | None = None,
+        token: str | None = None,
     ) -> None:
-        self._ops = Operations(RequestBuilder(base_url, headers))
+        self._ops = Operations(RequestBuilder(base_url, headers, default_credential(api_key, token)))
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=timeout or DEFAULT_TIMEOUT)
 
@@ -119,6 +135,125 @@ class Client:
         annotations: Mapping[str, str | None] | None = None,
     ) -> s.ResourceOut:
         result: s.ResourceOut = self._send(self._ops.update_metadata(kind, name, labels, annotations))
+        return result
+
+    # --- identity -----------------------------------------------------------------------------------------
+
+    def whoami(self) -> s.WhoAmI:
+        """The principal these credentials act as: tenants and roles, scope, expiry."""
+        result: s.WhoAmI = self._send(self._ops.whoami())
+        return result
+
+    def create_tenant(self, id: str, display_name: str | None = None) -> s.TenantOut:
+        """Create a tenant (super admin)."""
+        result: s.TenantOut = self._send(self._ops.create_tenant(id, display_name))
+        return result
+
+    def list_tenants(self) -> s.TenantList:
+        result: s.TenantList = self._send(self._ops.list_tenants())
+        return result
+
+    def claim_namespace(self, name: str, tenant: str | None = None) -> s.NamespaceOut:
+        """Claim an unclaimed namespace for ``tenant`` (default: your only tenant)."""
+        result: s.NamespaceOut = self._send(self._ops.claim_namespace(name, tenant))
+        return result
+
+    def list_namespaces(self) -> s.NamespaceList:
+        result: s.NamespaceList = self._send(self._ops.list_namespaces())
+        return result
+
+    def get_namespace(self, name: str) -> s.NamespaceOut:
+        result: s.NamespaceOut = self._send(self._ops.get_namespace(name))
+        return result
+
+    def share_namespace(
+        self,
+        name: str,
+        *,
+        public: bool = False,
+        tenants: Sequence[str] = (),
+        if_match: s.NamespaceOut | str | None = None,
+    ) -> s.NamespaceOut:
+        """Replace who may read ``name``; ``if_match`` (the namespace as read, or its ETag) guards races."""
+        result: s.NamespaceOut = self._send(self._ops.share_namespace(name, public, tenants, if_match))
+        return result
+
+    def create_key(
+        self,
+        name: str,
+        roles: Sequence[str],
+        *,
+        tenant: str | None = None,
+        scope: s.KeyScopeIO | Mapping[str, Sequence[str]] | None = None,
+        expires_at: datetime | None = None,
+    ) -> s.CreatedKeyOut:
+        """Create an API key; its secret (``.key``) is in this answer only."""
+        result: s.CreatedKeyOut = self._send(self._ops.create_key(name, roles, tenant, scope, expires_at))
+        return result
+
+    def list_keys(self, tenant: str | None = None) -> s.KeyList:
+        result: s.KeyList = self._send(self._ops.list_keys(tenant))
+        return result
+
+    def revoke_key(self, key_id: str) -> s.KeyOut:
+        result: s.KeyOut = self._send(self._ops.revoke_key(key_id))
+        return result
+
+    # --- audit --------------------------------------------------------------------------------------------
+
+    def audit(
+        self,
+        tenant: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        object: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int = 100,
+    ) -> Iterator[s.AuditEventOut]:
+        """Every matching audit event, oldest first, following cursors (``limit`` events a page)."""
+        filters = audit_params(tenant, actor, action, object, since, until)
+        cursor: str | None = None
+        while True:
+            page: s.AuditList = self._send(self._ops.audit_page(filters, limit, cursor))
+            yield from page.items
+            if not page.nextCursor:
+                return
+            cursor = page.nextCursor
+
+    def audit_export(
+        self,
+        tenant: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        object: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+    ) -> Iterator[s.AuditEventOut]:
+        """Every matching event, streamed as JSON Lines by the server and parsed one by one."""
+        call = self._ops.audit_export(audit_params(tenant, actor, action, object, since, until))
+        try:
+            response = self._http.send(call.request, stream=True)
+        except httpx.TransportError as exc:
+            raise APIConnectionError(f"cannot reach the registry at {self.base_url}: {exc}") from exc
+        try:
+            if response.status_code >= 400:
+                response.read()
+                raise_for_error(response)
+            for line in response.iter_lines():
+                if (event := audit_line(line)) is not None:
+                    yield event
+        finally:
+            response.close()
+
+    def audit_verify(self, tenant: str | None = None) -> s.AuditVerification:
+        """Have the server re-walk the tenant's hash chain and check its signed checkpoints."""
+        result: s.AuditVerification = self._send(self._ops.audit_verify(tenant))
+        return result
+
+    def audit_checkpoint(self, tenant: str | None = None) -> s.CheckpointList:
+        """Sign a checkpoint over the tenant's chain head now."""
+        result: s.CheckpointList = self._send(self._ops.audit_checkpoint(tenant))
         return result
 
     def close(self) -> None:

@@ -76,6 +76,13 @@ class UnprocessableEntityError(APIError):
     status_code = 422
 
 
+class RateLimitedError(APIError):
+    """Too many requests: wait ``retry_after`` seconds (from the Retry-After header, when sent)."""
+
+    status_code = 429
+    retry_after: float | None = None
+
+
 class InternalServerError(APIError):
     status_code = 500
 
@@ -92,5 +99,6 @@ BY_STATUS: dict[int, type[APIError]] = {
         PayloadTooLargeError,
         UnsupportedMediaTypeError,
         UnprocessableEntityError,
+        RateLimitedError,
     )
 }

@@ -42,8 +42,8 @@ PAGE = 1000
 log = logging.getLogger(__name__)
 
 
-def audit_tenant(actor: Principal, tenant: str | None) -> str:
-    """The tenant whose log to read: given, or the actor's only one. 404 for tenants the actor is not in."""
+async def audit_tenant(store: Store, actor: Principal, tenant: str | None) -> str:
+    """The tenant whose log to read: given, or the actor's only one. 404 for tenants the actor cannot see."""
     if tenant is None:
         tenant = actor.home_tenant
         if tenant is None:
@@ -52,12 +52,16 @@ def audit_tenant(actor: Principal, tenant: str | None) -> str:
         check_tenant_id(tenant, "/tenant")
     if not actor.super_admin and tenant not in actor.memberships:
         raise NotFound(f"tenant {tenant!r} not found")
+    if tenant != SYSTEM_TENANT:
+        async with store.read() as tx:
+            if await tx.get_tenant(tenant) is None:
+                raise NotFound(f"tenant {tenant!r} not found")
     authorize(actor, Action.AUDIT_READ, tenant)
     return tenant
 
 
 async def list_events(store: Store, actor: Principal, query: AuditQuery) -> list[StoredAuditEvent]:
-    audit_tenant(actor, query.tenant_id)
+    await audit_tenant(store, actor, query.tenant_id)
     async with store.read() as tx:
         return await tx.list_audit(query)
 

@@ -74,7 +74,7 @@ async def list_events(
     for field, value in (("/since", since), ("/until", until)):
         if value is not None and value.tzinfo is None:
             raise InvalidRequest.at(field, "give a time zone, e.g. 2026-11-23T10:00:00Z")
-    tenant_id = auditlog.audit_tenant(actor, tenant)
+    tenant_id = await auditlog.audit_tenant(store, actor, tenant)
     query = AuditQuery(tenant_id, actor_filter, action, object_filter, since, until, _cursor(cursor), limit)
     if format == "jsonl" or (format is None and JSONL in request.headers.get("accept", "")):
         return StreamingResponse(_lines(store, query), media_type=JSONL)
@@ -97,7 +97,7 @@ async def verify(
     actor: ActorDep,
     tenant: Annotated[str | None, Query()] = None,
 ) -> Response:
-    tenant_id = auditlog.audit_tenant(actor, tenant)
+    tenant_id = await auditlog.audit_tenant(store, actor, tenant)
     checkpointer: Checkpointer = request.app.state.checkpointer
     result = await auditlog.verify(store, tenant_id, checkpointer.files)
     problem = result.problem
@@ -122,9 +122,9 @@ async def verify(
     summary="Sign a checkpoint over the tenant's chain head now",
 )
 async def checkpoint(
-    request: Request, actor: ActorDep, tenant: Annotated[str | None, Query()] = None
+    request: Request, store: StoreDep, actor: ActorDep, tenant: Annotated[str | None, Query()] = None
 ) -> Response:
-    tenant_id = auditlog.audit_tenant(actor, tenant)
+    tenant_id = await auditlog.audit_tenant(store, actor, tenant)
     checkpointer: Checkpointer = request.app.state.checkpointer
     made = await checkpointer.checkpoint([tenant_id], force=True)
     items = [schemas.CheckpointOut(**c.to_json()) for c in made]

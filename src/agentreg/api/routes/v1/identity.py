@@ -159,3 +159,17 @@ async def whoami(request: Request, actor: ActorDep) -> Response:
         authentication=request.app.state.settings.auth,
     )
     return json_model(request, out)
+
+
+@router.get(
+    "/auth/config", response_model=schemas.AuthConfig, summary="How to sign in (no credentials needed)"
+)
+async def auth_config(request: Request) -> Response:
+    settings = request.app.state.settings
+    out = schemas.AuthConfig(
+        authentication=settings.auth,
+        issuer=settings.oidc_issuer,
+        audience=settings.oidc_audience,
+        clientId=settings.oidc_client_id,
+    )
+    return json_model(request, out)
