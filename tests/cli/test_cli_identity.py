@@ -382,7 +382,8 @@ def test_device_flow_denied_or_expired_stores_nothing(
 
 def test_device_flow_needs_an_issuer_and_client_id(registry: Registry, run: Run) -> None:
     code, _, err = run("login", "--device")
-    assert code == 2 and "--device --issuer URL --client-id ID" in err
+    flat = " ".join(err.replace("│", " ").split())
+    assert code == 2 and "--issuer URL --client-id ID" in flat and "AGENTREG_OIDC_CLIENT_ID" in flat
     code, _, err = run("login", "--device", "--token", "t")
     assert code == 2 and "one of" in err
     code, _, err = run("login", "--device", "--issuer", "http://127.0.0.1:9", "--client-id", "c")

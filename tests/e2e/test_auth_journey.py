@@ -81,9 +81,7 @@ def test_two_tenants_with_keys_sharing_and_a_verified_audit_trail(tmp_path: Path
         shared = http.put("/v1/namespaces/com.acme/sharing", json={"public": True}, headers=acme_admin)
         assert shared.status_code == 200 and shared.json()["public"] is True
         assert http.get(hot, headers=beta).status_code == 200
-        skill = http.get("/v1/skills/com.acme/ticket-triage/versions/latest", headers=ci).json()[
-            "document"
-        ]
+        skill = http.get("/v1/skills/com.acme/ticket-triage/versions/latest", headers=ci).json()["document"]
         skill["metadata"]["version"] = "9.0.0"
         assert http.post("/v1/skills", json=skill, headers=beta).status_code == 403
 

@@ -34,6 +34,7 @@ from agentreg.domain.auditchain import (
 from agentreg.domain.errors import Invalid, NotFound
 from agentreg.domain.permissions import Action, authorize
 from agentreg.domain.principals import Principal
+from agentreg.services.access import readers
 from agentreg.services.identity import SYSTEM_TENANT, check_tenant_id
 from agentreg.store.interface import AuditQuery, CheckpointRow, Store, StoredAuditEvent
 from agentreg.store.sql import chained
@@ -62,7 +63,7 @@ async def audit_tenant(store: Store, actor: Principal, tenant: str | None) -> st
 
 async def list_events(store: Store, actor: Principal, query: AuditQuery) -> list[StoredAuditEvent]:
     await audit_tenant(store, actor, query.tenant_id)
-    async with store.read() as tx:
+    async with store.read(readers=readers(actor)) as tx:
         return await tx.list_audit(query)
 
 

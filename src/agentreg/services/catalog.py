@@ -66,7 +66,7 @@ async def list_resources(
         after=decode_cursor(cursor) if cursor else None,
         limit=limit + 1,
     )
-    async with store.read() as tx:
+    async with store.read(readers=query.readers) as tx:
         rows = await tx.list_resources(query)
         page = rows[:limit]
         latest = await tx.latest_versions(page)
@@ -82,7 +82,7 @@ async def find_resource(
 
 
 async def get_resource(store: Store, actor: Principal, kind: Kind, namespace: str, name: str) -> ResourceView:
-    async with store.read() as tx:
+    async with store.read(readers=readers(actor)) as tx:
         resource = await find_resource(tx, actor, kind, namespace, name)
         latest = await tx.latest_versions([resource])
         aliases = await tx.list_aliases(resource.id)
@@ -92,7 +92,7 @@ async def get_resource(store: Store, actor: Principal, kind: Kind, namespace: st
 async def list_versions(
     store: Store, actor: Principal, kind: Kind, namespace: str, name: str
 ) -> tuple[ResourceRow, list[VersionRow]]:
-    async with store.read() as tx:
+    async with store.read(readers=readers(actor)) as tx:
         resource = await find_resource(tx, actor, kind, namespace, name)
         versions = await tx.list_versions(resource.id)
     return resource, resolution.newest_first(versions)
@@ -136,5 +136,5 @@ async def get_version(
     store: Store, actor: Principal, kind: Kind, namespace: str, name: str, selector_text: str
 ) -> VersionView:
     selector = request_selector(selector_text)
-    async with store.read() as tx:
+    async with store.read(readers=readers(actor)) as tx:
         return await view_version(tx, actor, kind, namespace, name, selector)

@@ -25,6 +25,7 @@ from agentreg.domain.names import NAMESPACE_RE, parse_ref
 from agentreg.domain.permissions import Action, authorize, can_grant
 from agentreg.domain.principals import KeyScope, Principal, PrincipalKind, Role
 from agentreg.services import audit
+from agentreg.services.access import readers
 from agentreg.store.interface import ApiKeyRow, Store, Tx
 
 KEY_PREFIX = "agr_"
@@ -166,7 +167,7 @@ async def create_key(
         check_tenant_id(tenant, "/tenant")
         if Role.SUPER_ADMIN in wanted:
             raise Invalid.at("/roles", "a super_admin key is global: give no tenant")
-    async with store.begin() as tx:
+    async with store.begin(readers=readers(actor)) as tx:
         if tenant is not None:
             await _visible_tenant(tx, actor, tenant)
         if not can_grant(actor, tenant or "", wanted):
@@ -218,7 +219,7 @@ async def list_keys(store: Store, actor: Principal, tenant: str | None) -> list[
         tenant = actor.home_tenant
         if tenant is None:
             raise Invalid.at("/tenant", "name the tenant whose keys to list")
-    async with store.read() as tx:
+    async with store.read(readers=readers(actor)) as tx:
         if tenant is not None:
             check_tenant_id(tenant, "/tenant")
             await _visible_tenant(tx, actor, tenant)
@@ -228,7 +229,7 @@ async def list_keys(store: Store, actor: Principal, tenant: str | None) -> list[
 
 async def revoke_key(store: Store, actor: Principal, key_id: str) -> ApiKeyRow:
     now = _now()
-    async with store.begin() as tx:
+    async with store.begin(readers=readers(actor)) as tx:
         row = await tx.get_api_key(key_id) if len(key_id) <= 32 else None
         visible = row is not None and (
             actor.super_admin or (row.tenant_id is not None and row.tenant_id in actor.memberships)

@@ -45,7 +45,7 @@ async def _publish_validated(
 ) -> PublishOutcome:
     doc = validated.document
     now = _now()
-    async with store.begin() as tx:
+    async with store.begin(readers=readers(actor)) as tx:
         await tx.lock(f"resource:{doc.kind.value}/{doc.full_name}")
         owner, claimed = await _publishing_tenant(tx, actor, doc.kind, doc.namespace, doc.name, now)
         resource = await tx.get_resource(owner, doc.kind.value, doc.namespace, doc.name)
@@ -78,7 +78,7 @@ async def check(
 ) -> str:
     """A dry run: what publishing would do (``valid`` or ``unchanged``), raising what it would raise."""
     doc = validated.document
-    async with store.read() as tx:
+    async with store.read(readers=readers(actor)) as tx:
         owner = await tx.namespace_owner(doc.namespace)
         if owner is None:
             _claiming_tenant(actor, doc.namespace)

@@ -10,6 +10,7 @@ from agentreg.domain.kinds import Kind
 from agentreg.domain.names import Ref, parse_ref
 from agentreg.domain.principals import Principal
 from agentreg.domain.specs import config_refs
+from agentreg.services.access import readers
 from agentreg.services.catalog import request_selector, view_version
 from agentreg.services.views import Dependency, ResolvedView, VersionView
 from agentreg.store.interface import Store, Tx
@@ -24,7 +25,7 @@ async def resolve_agent(
     store: Store, actor: Principal, namespace: str, name: str, selector_text: str
 ) -> ResolvedView:
     selector = request_selector(selector_text)
-    async with store.read() as tx:
+    async with store.read(readers=readers(actor)) as tx:
         root = await view_version(tx, actor, Kind.AGENT, namespace, name, selector)
         walk = _Walk(tx, actor)
         dependencies = await walk.dependencies(root, visiting=frozenset({_key(root)}), depth=0)
@@ -98,7 +99,7 @@ async def resolve_refs(store: Store, actor: Principal, refs: Sequence[str]) -> l
     if len(refs) > MAX_BATCH:
         raise Invalid.at("/refs", f"at most {MAX_BATCH} refs per request")
     results: list[RefResolution] = []
-    async with store.read() as tx:
+    async with store.read(readers=readers(actor)) as tx:
         for i, text in enumerate(refs):
             try:
                 ref = _with_kind(parse_ref(text, f"/refs/{i}"), i)

@@ -72,7 +72,7 @@ async def claim_namespace(store: Store, actor: Principal, name: str, tenant: str
     """Claim an unclaimed namespace. Taken by another tenant is 409: the one place a foreign name shows."""
     _check_namespace(name, "/name")
     now = _now()
-    async with store.begin() as tx:
+    async with store.begin(readers=readers(actor)) as tx:
         tenant = await _member_tenant(tx, actor, tenant, "/tenant")
         authorize(actor, Action.NAMESPACE_CLAIM, tenant, namespace=name)
         await tx.lock(f"namespace:{name}")
@@ -105,7 +105,7 @@ async def share_namespace(
     for i, grantee in enumerate(tenants):
         check_tenant_id(grantee, f"/tenants/{i}")
     now = _now()
-    async with store.begin() as tx:
+    async with store.begin(readers=readers(actor)) as tx:
         await tx.lock(f"namespace:{name}")
         row = await visible_namespace(tx, actor, name)
         authorize(actor, Action.NAMESPACE_SHARE, row.tenant_id, namespace=name)
@@ -146,10 +146,10 @@ async def visible_namespace(tx: Tx, actor: Principal, name: str) -> NamespaceRow
 
 
 async def get_namespace(store: Store, actor: Principal, name: str) -> NamespaceRow:
-    async with store.read() as tx:
+    async with store.read(readers=readers(actor)) as tx:
         return await visible_namespace(tx, actor, name)
 
 
 async def list_namespaces(store: Store, actor: Principal) -> list[NamespaceRow]:
-    async with store.read() as tx:
+    async with store.read(readers=readers(actor)) as tx:
         return await tx.list_namespaces(readers(actor))

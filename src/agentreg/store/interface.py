@@ -290,11 +290,15 @@ class ChangeSignal(Protocol):
 class Store(Protocol):
     dialect: str
 
-    def begin(self) -> AbstractAsyncContextManager[Tx]:
-        """A read-write transaction, committed on success and rolled back on error."""
+    def begin(self, *, readers: Readers = None) -> AbstractAsyncContextManager[Tx]:
+        """A read-write transaction, committed on success and rolled back on error.
 
-    def read(self) -> AbstractAsyncContextManager[Tx]:
-        """A read-only transaction."""
+        ``readers`` scopes it to those tenants in the database as well (row-level security on PostgreSQL):
+        it may read what they see and write only their rows. None: no such scoping (system work).
+        """
+
+    def read(self, *, readers: Readers = None) -> AbstractAsyncContextManager[Tx]:
+        """A read-only transaction (``readers`` as for ``begin``)."""
 
     @property
     def changes(self) -> ChangeSignal: ...

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,10 +16,32 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from agentreg.store.interface import Readers
 from agentreg.store.sql import Runner, SqlStore, SqlTx
 
 CHANNEL = "agentreg_changes"
+# Migration 0003 gives this role row-level security policies; scoped transactions run as it.
+TENANT_ROLE = "agentreg_tenant"
+RECHECK_ROW_SECURITY_S = 60.0
 log = logging.getLogger(__name__)
+
+# Whether scoped transactions can switch to the tenant role: it exists, we may become it, and RLS is on.
+ROW_SECURITY_INSTALLED = sa.text(
+    "SELECT coalesce(bool_and(pg_has_role(current_user, r.oid, 'MEMBER')), false)"
+    " AND coalesce((SELECT c.relrowsecurity FROM pg_class c WHERE c.oid = to_regclass('resources')), false)"
+    " FROM pg_roles r WHERE r.rolname = :role"
+)
+# One round trip, first in the transaction; both settings end with it (is_local), so pooled connections
+# go back as the application's role with no tenant list.
+SCOPE = sa.text("SELECT set_config('role', :role, true), set_config('agentreg.tenants', :tenants, true)")
+
+
+def tenant_list(readers: tuple[str, ...]) -> str:
+    """The ``agentreg.tenants`` setting: comma-separated (tenant ids never hold a comma or are "*")."""
+    for tenant in readers:
+        if "," in tenant or tenant == "*":
+            raise ValueError(f"not a tenant id: {tenant!r}")
+    return ",".join(readers)
 
 
 class AsyncRunner:
@@ -62,15 +85,40 @@ class PostgresStore(SqlStore):
         self._signal = NotifySignal(os.urandom(8).hex())
         self._listener: asyncpg.Connection | None = None
         self._keeper: asyncio.Task[None] | None = None
+        self.row_security: bool | None = None  # learned on the first scoped transaction
+        self._recheck_at = 0.0
 
     @property
     def changes(self) -> NotifySignal:
         return self._signal
 
+    async def _scope(self, conn: AsyncConnection, readers: Readers) -> None:
+        """Run the rest of the transaction as the tenant role, seeing what ``readers`` may see (RLS)."""
+        if readers is None:
+            return
+        tenants = tenant_list(readers)
+        if not self.row_security and time.monotonic() >= self._recheck_at:
+            await self._check_row_security(conn)
+        if self.row_security:
+            await conn.execute(SCOPE, {"role": TENANT_ROLE, "tenants": tenants})
+
+    async def _check_row_security(self, conn: AsyncConnection) -> None:
+        """Learn whether migration 0003 installed RLS; if not, ask again a minute later (it may run meanwhile)."""
+        installed = bool(await conn.scalar(ROW_SECURITY_INSTALLED, {"role": TENANT_ROLE}))
+        if not installed and self.row_security is None:
+            log.warning(
+                "row-level security is not installed (role %s, its membership or its policies are missing,"
+                " see migration 0003): tenant scoping relies on the SQL filters alone",
+                TENANT_ROLE,
+            )
+        self.row_security = installed
+        self._recheck_at = time.monotonic() + RECHECK_ROW_SECURITY_S
+
     @asynccontextmanager
-    async def begin(self) -> AsyncIterator[SqlTx]:
+    async def begin(self, *, readers: Readers = None) -> AsyncIterator[SqlTx]:
         async with self.engine.connect() as conn:
             async with conn.begin():
+                await self._scope(conn, readers)
                 tx = SqlTx(AsyncRunner(conn), self)
                 yield tx
                 await tx.flush_audit()
@@ -84,8 +132,9 @@ class PostgresStore(SqlStore):
                 self._signal.bump()  # our own next read must not wait for the notification's round trip
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[SqlTx]:
+    async def read(self, *, readers: Readers = None) -> AsyncIterator[SqlTx]:
         async with self.engine.connect() as conn, conn.begin():
+            await self._scope(conn, readers)
             yield SqlTx(AsyncRunner(conn), self)
 
     async def start(self) -> None:

@@ -676,11 +676,11 @@ class SqlStore(ABC):
         """The dialect's signal that catalog state changed."""
 
     @abstractmethod
-    def begin(self) -> AbstractAsyncContextManager[SqlTx]:
-        """A read-write transaction, committed on success and rolled back on error."""
+    def begin(self, *, readers: Readers = None) -> AbstractAsyncContextManager[SqlTx]:
+        """A read-write transaction, committed on success and rolled back on error (see ``Store.begin``)."""
 
     @abstractmethod
-    def read(self) -> AbstractAsyncContextManager[SqlTx]:
+    def read(self, *, readers: Readers = None) -> AbstractAsyncContextManager[SqlTx]:
         """A read-only transaction (one consistent snapshot)."""
 
     @abstractmethod

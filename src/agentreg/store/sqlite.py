@@ -29,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 
+from agentreg.store.interface import Readers
 from agentreg.store.sql import Runner, SqlStore, SqlTx
 
 WRITE_LOCK_TIMEOUT_S = 10.0
@@ -145,7 +146,8 @@ class SQLiteStore(SqlStore):
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @asynccontextmanager
-    async def begin(self) -> AsyncIterator[SqlTx]:
+    async def begin(self, *, readers: Readers = None) -> AsyncIterator[SqlTx]:
+        """``readers`` is accepted and ignored: SQLite has no row-level security, the SQL filters scope."""
         async with self._write_lock:
             with self.engine.connect() as conn:
                 await self._begin_immediate(conn)
@@ -177,7 +179,7 @@ class SQLiteStore(SqlStore):
             conn.exec_driver_sql(f"PRAGMA busy_timeout={READ_BUSY_TIMEOUT_MS}")
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[SqlTx]:
+    async def read(self, *, readers: Readers = None) -> AsyncIterator[SqlTx]:
         with self.engine.connect() as conn:
             conn.exec_driver_sql("BEGIN")
             try:
