@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RATE_LIMIT = "10000/s:20000"
-RATE_LIMIT_IP = "20000/s:40000"
+RATE_LIMIT = "50000/s:100000"
+RATE_LIMIT_IP = "50000/s:100000"
 AUTH_FAILURE_LIMIT = "1/s:10"
 
 

@@ -7,6 +7,7 @@ are sent are still checked.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import MutableMapping
 from typing import Any
@@ -72,20 +73,34 @@ class Authenticator:
                     "authentication required: send Authorization: Bearer <API key or token>"
                 )
             return ANONYMOUS
-        blocked_until = self._blocked.get(address)
-        if blocked_until is not None:
+        if self._blocked and address in self._blocked:
+            blocked_until = self._blocked[address]
             if blocked_until > time.monotonic():
                 raise RateLimited(
                     "too many failed authentications from this address", blocked_until - time.monotonic()
                 )
             del self._blocked[address]
-        try:
-            principal = await self._verify(authorization)
-        except Unauthenticated:
-            wait = self._failed(address)
-            if wait is not None:
-                raise RateLimited("too many failed authentications from this address", wait) from None
-            raise
+        # The common case, inline and synchronous: a credential verified a moment ago.
+        credential = authorization[7:].strip()
+        digest = hashlib.sha256(credential.encode()).digest()
+        is_key = credential.startswith(KEY_PREFIX)
+        principal = (
+            self.keys.cached(digest)
+            if is_key
+            else self.oidc.cached(digest)
+            if self.oidc is not None
+            else None
+        )
+        if principal is None or not (
+            authorization.startswith("Bearer ") or authorization[:7].lower() == _BEARER
+        ):
+            try:
+                principal = await self._verify(authorization, credential, digest, is_key)
+            except Unauthenticated:
+                wait = self._failed(address)
+                if wait is not None:
+                    raise RateLimited("too many failed authentications from this address", wait) from None
+                raise
         if (
             self.per_principal is not None
             and (wait := self.per_principal.take(principal.subject)) is not None
@@ -93,15 +108,14 @@ class Authenticator:
             raise RateLimited("too many requests for this principal", wait)
         return principal
 
-    async def _verify(self, authorization: str) -> Principal:
-        if authorization[:7].lower() != _BEARER or len(authorization) <= 7:
+    async def _verify(self, authorization: str, credential: str, digest: bytes, is_key: bool) -> Principal:
+        if authorization[:7].lower() != _BEARER or not credential:
             raise Unauthenticated("use Authorization: Bearer <API key or token>")
-        credential = authorization[7:].strip()
-        if credential.startswith(KEY_PREFIX):
-            return await self.keys.principal(credential)
+        if is_key:
+            return await self.keys.principal(credential, digest)
         if self.oidc is None:
             raise Unauthenticated("not an API key, and OIDC is not configured on this registry")
-        return await self.oidc.principal(credential)
+        return await self.oidc.principal(credential, digest)
 
     def _failed(self, address: str) -> float | None:
         """Count a failure; once the address is out of tries, block it and return how long for."""

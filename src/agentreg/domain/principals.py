@@ -2,6 +2,8 @@
 
 A principal may hold roles in several tenants; what it may do to an object depends on the roles it holds
 in the tenant that owns the object (see ``domain.permissions``). An API key may be scoped further.
+``cache_key`` names what distinguishes the principal's view of the catalog: its tenants (or all of them),
+and, for a scoped key, the key itself.
 """
 
 from __future__ import annotations
@@ -64,6 +66,12 @@ class Principal:
     display_name: str = ""
     expires_at: datetime | None = None
     key_id: str | None = None
+    # Computed once: the fast lane reads it on every request.
+    cache_key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        view = "*" if self.super_admin else ",".join(sorted(self.memberships))
+        object.__setattr__(self, "cache_key", view if self.scope.unlimited else f"{view}|{self.subject}")
 
     def roles_in(self, tenant: str) -> frozenset[Role]:
         return self.memberships.get(tenant, frozenset())
@@ -77,12 +85,6 @@ class Principal:
     def home_tenant(self) -> str | None:
         """The one tenant this principal acts for by default (None if it belongs to none or several)."""
         return next(iter(self.memberships)) if len(self.memberships) == 1 else None
-
-    @property
-    def cache_key(self) -> str:
-        """What distinguishes this principal's view of the catalog: its tenants (or all), and a key's scope."""
-        view = "*" if self.super_admin else ",".join(self.tenants)
-        return view if self.scope.unlimited else f"{view}|{self.subject}"
 
 
 def member(
