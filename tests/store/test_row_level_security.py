@@ -280,6 +280,19 @@ async def test_the_migration_downgrades_and_upgrades_again(pg_url: str) -> None:
                     found.append((*counts, await _current_user(tx) == "agentreg_tenant", store.row_security))
             finally:
                 await store.close()
-        assert found == [(32, 11, True, True), (0, 0, False, False), (32, 11, True, True)]
+        assert found == [(36, 12, True, True), (0, 0, False, False), (36, 12, True, True)]
     finally:
         await _recreate(pg_url, name, drop_only=True)
+
+
+async def test_scoped_transactions_never_touch_idempotency_keys_or_make_foreign_tenants(
+    seeded: PostgresStore,
+) -> None:
+    with pytest.raises(sa.exc.DBAPIError, match="permission denied"):
+        async with seeded.read(readers=("a",)) as tx:
+            await tx.run.execute(sa.text("SELECT count(*) FROM idempotency_keys"))
+    async with seeded.begin(readers=("a",)) as tx:
+        await tx.ensure_tenant("a", "a", NOW)  # its own: allowed (a no-op here)
+    with pytest.raises(sa.exc.DBAPIError, match="row-level security"):
+        async with seeded.begin(readers=("a",)) as tx:
+            await tx.ensure_tenant("intruder", "intruder", NOW)

@@ -7,6 +7,7 @@ independently, so a change to the matrix must be a change to this table too.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from agentreg.domain.permissions import (
     allowed,
     authorize,
     can_grant,
+    grant_problem,
     render_markdown,
     scope_allows,
 )
@@ -280,6 +282,33 @@ def test_can_grant() -> None:
 def test_a_scoped_admin_cannot_grant_outside_its_scope() -> None:
     no_keys = _principal(Role.TENANT_ADMIN, scope=KeyScope(actions=frozenset({"catalog.read"})))
     assert not can_grant(no_keys, TENANT, frozenset({Role.VIEWER}))
+
+
+def test_a_scoped_super_admin_cannot_mint_keys_unless_its_scope_allows_it() -> None:
+    read_only_root = _principal(Role.SUPER_ADMIN, scope=KeyScope(actions=frozenset({"catalog.read"})))
+    assert not can_grant(read_only_root, "", frozenset({Role.SUPER_ADMIN}))
+    assert not can_grant(read_only_root, TENANT, frozenset({Role.VIEWER}))
+
+
+def test_a_key_never_mints_a_wider_or_longer_lived_key() -> None:
+    later = datetime(2030, 1, 1, tzinfo=UTC)
+    sooner = datetime(2029, 1, 1, tzinfo=UTC)
+    key_bot = member(
+        "bot", TENANT, Role.TENANT_ADMIN, scope=KeyScope(actions=frozenset({"key.manage", "catalog.read"}))
+    )
+    assert grant_problem(key_bot, KeyScope(), None) == (
+        "/scope/actions",
+        "must stay within your own key's actions: catalog.read, key.manage",
+    )
+    assert grant_problem(key_bot, KeyScope(actions=frozenset({"version.publish"})), None) is not None
+    assert grant_problem(key_bot, KeyScope(actions=frozenset({"catalog.read"})), None) is None
+    expiring = Principal(
+        subject="temp", memberships={TENANT: frozenset({Role.TENANT_ADMIN})}, expires_at=sooner
+    )
+    assert grant_problem(expiring, KeyScope(), None) is not None
+    assert grant_problem(expiring, KeyScope(), later) is not None
+    assert grant_problem(expiring, KeyScope(), sooner) is None
+    assert grant_problem(_principal(Role.TENANT_ADMIN), KeyScope(), None) is None
 
 
 # --- the documented table ---------------------------------------------------------------------------------

@@ -119,14 +119,15 @@ def create_app(
     api.include_router(batch.router)
     api.include_router(aliases.router)
     api.include_router(resources.router)
-    observed = Observe(Idempotency(api, the_store, authenticator), metrics)
+    # The fast lane adds the security headers to its own answers; everything else gets them here.
+    observed = SecurityHeaders(Observe(Idempotency(api, the_store, authenticator), metrics))
     lane = (
         FastLane(observed, the_store, authenticator, metrics, settings.cache_entries, settings.cache_bytes)
         if settings.fast_lane
         else None
     )
     return AgentRegApp(
-        asgi=SecurityHeaders(lane or observed),
+        asgi=lane or observed,
         api=api,
         store=the_store,
         metrics=metrics,

@@ -8,6 +8,7 @@ are sent are still checked.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import time
 from collections.abc import MutableMapping
 from typing import Any
@@ -48,14 +49,17 @@ def oidc_config(settings: Settings) -> OidcConfig | None:
     )
 
 
-def _signature(token: str) -> str:
-    """The part of a JWT a cache of verified tokens is keyed on: its signature (a third of its length).
+MAX_BLOCKED = 100_000
 
-    A token is cached only after its signature verified over its header and payload, and the answer is
-    the principal those said. Another token carrying the same signature gets that same principal, which
-    is what replaying the original token gets; so nothing is gained by forging the rest.
-    """
-    return token[token.rfind(".") + 1 :]
+
+def _network(address: str) -> str:
+    """Failed attempts count per IPv4 address, and per /64 for IPv6 (one host commonly holds a whole /64)."""
+    if ":" not in address:
+        return address
+    try:
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    except ValueError:
+        return address
 
 
 class Authenticator:
@@ -73,44 +77,58 @@ class Authenticator:
         if self.oidc is not None:
             await self.oidc.aclose()
 
+    def known(self, authorization: str | None, address: str | None) -> Principal | None:
+        """The common case, synchronous (the hot path calls it first): an anonymous caller in single-user
+        mode, or a credential verified a moment ago, within the rate limits. None means "ask
+        ``authenticate``", which handles every other case and every refusal."""
+        if self.per_address is not None and self.per_address.take(address or "unknown") is not None:
+            return None
+        if not authorization:
+            return None if self.required else ANONYMOUS
+        if self._blocked or not authorization.startswith("Bearer "):
+            return None
+        credential = authorization[7:].strip()
+        digest = hashlib.sha256(credential.encode()).digest()
+        if credential.startswith(KEY_PREFIX):
+            principal = self.keys.cached(digest)
+        else:
+            principal = self.oidc.cached(digest) if self.oidc is not None else None
+        if principal is None or (
+            self.per_principal is not None and self.per_principal.take(principal.subject) is not None
+        ):
+            return None
+        return principal
+
     async def authenticate(self, authorization: str | None, address: str | None) -> Principal:
+        """The caller, or the reason it is refused (401, or 429 with the wait)."""
+        return self.known(authorization, address) or await self.verify(authorization, address)
+
+    async def verify(self, authorization: str | None, address: str | None) -> Principal:
+        """What ``known`` could not answer: a credential not verified lately, or a refusal.
+
+        The address's rate limit is charged again here, so a request that needs this path costs it two
+        tokens: the first of a key in a second, a token's first use, or one being refused anyway.
+        """
         address = address or "unknown"
         if self.per_address is not None and (wait := self.per_address.take(address)) is not None:
             raise RateLimited("too many requests from this address", wait)
         if not authorization:
-            if self.required:
-                raise Unauthenticated(
-                    "authentication required: send Authorization: Bearer <API key or token>"
-                )
-            return ANONYMOUS
-        if self._blocked and address in self._blocked:
-            blocked_until = self._blocked[address]
+            raise Unauthenticated("authentication required: send Authorization: Bearer <API key or token>")
+        if self._blocked and (network := _network(address)) in self._blocked:
+            blocked_until = self._blocked[network]
             if blocked_until > time.monotonic():
                 raise RateLimited(
                     "too many failed authentications from this address", blocked_until - time.monotonic()
                 )
-            del self._blocked[address]
-        # The common case, inline and synchronous: a credential verified a moment ago.
+            del self._blocked[network]
         credential = authorization[7:].strip()
-        is_key = credential.startswith(KEY_PREFIX)
-        digest = hashlib.sha256((credential if is_key else _signature(credential)).encode()).digest()
-        principal = (
-            self.keys.cached(digest)
-            if is_key
-            else self.oidc.cached(digest)
-            if self.oidc is not None
-            else None
-        )
-        if principal is None or not (
-            authorization.startswith("Bearer ") or authorization[:7].lower() == _BEARER
-        ):
-            try:
-                principal = await self._verify(authorization, credential, digest, is_key)
-            except Unauthenticated:
-                wait = self._failed(address)
-                if wait is not None:
-                    raise RateLimited("too many failed authentications from this address", wait) from None
-                raise
+        try:
+            principal = await self._verify(authorization, credential)
+        except Unauthenticated:
+            wait = self._failed(address)
+            if wait is not None:
+                raise RateLimited("too many failed authentications from this address", wait) from None
+            raise
         if (
             self.per_principal is not None
             and (wait := self.per_principal.take(principal.subject)) is not None
@@ -118,20 +136,22 @@ class Authenticator:
             raise RateLimited("too many requests for this principal", wait)
         return principal
 
-    async def _verify(self, authorization: str, credential: str, digest: bytes, is_key: bool) -> Principal:
+    async def _verify(self, authorization: str, credential: str) -> Principal:
         if authorization[:7].lower() != _BEARER or not credential:
             raise Unauthenticated("use Authorization: Bearer <API key or token>")
-        if is_key:
-            return await self.keys.principal(credential, digest)
+        if credential.startswith(KEY_PREFIX):
+            return await self.keys.principal(credential)
         if self.oidc is None:
             raise Unauthenticated("not an API key, and OIDC is not configured on this registry")
-        return await self.oidc.principal(credential, digest)
+        return await self.oidc.principal(credential)
 
     def _failed(self, address: str) -> float | None:
         """Count a failure; once the address is out of tries, block it and return how long for."""
-        if self.failures is None or (wait := self.failures.take(address)) is None:
+        network = _network(address)
+        if self.failures is None or (wait := self.failures.take(network)) is None:
             return None
-        if len(self._blocked) > 100_000:
-            self._blocked.clear()
-        self._blocked[address] = time.monotonic() + wait
+        now = time.monotonic()
+        if len(self._blocked) > MAX_BLOCKED:  # forget only blocks that are over, never live ones
+            self._blocked = {a: until for a, until in self._blocked.items() if until > now}
+        self._blocked[network] = now + wait
         return wait

@@ -22,6 +22,7 @@ from agentreg.api.asgi import ASGIApp, Receive, Scope, Send
 from agentreg.api.auth import Authenticator, client_address
 from agentreg.api.cache import CachedResponse, ResponseCache
 from agentreg.api.errors import error_body, error_headers
+from agentreg.api.headers import HSTS, SECURITY_HEADERS
 from agentreg.api.metrics import Metrics
 from agentreg.api.observe import MAX_REQUEST_ID
 from agentreg.domain.errors import AgentRegError, NotFound, Unresolved
@@ -32,6 +33,7 @@ from agentreg.store.interface import Store
 
 VERSION_ROUTE = "/v1/{plural}/{namespace}/{name}/versions/{selector}"
 RESOLVED_ROUTE = "/v1/agents/{namespace}/{name}/versions/{selector}/resolved"
+_SECURE = (*SECURITY_HEADERS, HSTS)
 _JSON = (b"content-type", b"application/json")
 _NO_CACHE = (b"cache-control", b"no-cache")
 # Answers that are the same for every caller of a tenant and safe to remember until the next change.
@@ -117,8 +119,11 @@ class FastLane:
             elif header == b"x-request-id":
                 request_id = value[:MAX_REQUEST_ID]
         try:
-            actor = await self.authenticator.authenticate(
-                authorization.decode("latin-1") if authorization else None, client_address(scope)
+            header = authorization.decode("latin-1") if authorization else None
+            address = client_address(scope)
+            # known() answers nearly every request without an await.
+            actor = self.authenticator.known(header, address) or await self.authenticator.verify(
+                header, address
             )
         except AgentRegError as exc:
             request_id = request_id or self._next_id()
@@ -149,7 +154,7 @@ class FastLane:
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [*headers, (b"x-request-id", request_id)],
+                "headers": [*headers, (b"x-request-id", request_id), *self._security(scope)],
             }
         )
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
@@ -166,11 +171,17 @@ class FastLane:
             (b"content-length", str(len(body)).encode()),
             *((k.encode(), v.encode()) for k, v in error_headers(exc).items()),
             (b"x-request-id", request_id),
+            *self._security(scope),
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
         stats = self._resolved_stats if resolved else self._version_stats
         stats.record(status, time.perf_counter() - started)
+
+    @staticmethod
+    def _security(scope: Scope) -> tuple[tuple[bytes, bytes], ...]:
+        # Added here rather than by the SecurityHeaders wrapper, which would cost the hot path a layer.
+        return _SECURE if scope.get("scheme") == "https" else SECURITY_HEADERS
 
     def _next_id(self) -> bytes:
         self._seq += 1

@@ -42,6 +42,7 @@ class Idempotency:
         self.store = store
         self.authenticator = authenticator
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._waiting: dict[tuple[str, str], int] = {}
         self._stored = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -67,7 +68,9 @@ class Idempotency:
         if not complete:  # too large to remember: let the route refuse it
             return await self.app(scope, _replay(body, receive), send)
         fingerprint = _fingerprint(scope, headers, body)
-        lock = self._locks.setdefault((principal.subject, key), asyncio.Lock())
+        slot = (principal.subject, key)
+        lock = self._locks.setdefault(slot, asyncio.Lock())
+        self._waiting[slot] = self._waiting.get(slot, 0) + 1
         try:
             async with lock:
                 async with self.store.read() as tx:
@@ -82,8 +85,11 @@ class Idempotency:
                     return await _send_stored(send, stored)
                 await self._run_and_store(scope, send, body, principal.subject, key, fingerprint)
         finally:
-            if not lock.locked():
-                self._locks.pop((principal.subject, key), None)
+            # Drop the lock only when no request with this key holds it or waits for it.
+            self._waiting[slot] -= 1
+            if not self._waiting[slot]:
+                del self._waiting[slot]
+                self._locks.pop(slot, None)
 
     async def _run_and_store(
         self, scope: Scope, send: Send, body: bytes, subject: str, key: str, fingerprint: str

@@ -164,7 +164,7 @@ def _time(value: datetime | str | None) -> str | None:
 def namespace_etag(namespace: s.NamespaceOut) -> str:
     """The ETag a namespace's sharing has (what GET /v1/namespaces/{name} sends), for ``if_match``."""
     grantees = sorted([*(["*"] if namespace.public else []), *namespace.sharedWith])
-    return '"' + ",".join(grantees) + '"'
+    return '"' + ";".join(grantees) + '"'
 
 
 def audit_params(

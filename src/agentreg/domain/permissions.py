@@ -10,6 +10,7 @@ Visibility is separate: what a principal cannot read at all is reported as not f
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from agentreg.domain.errors import Forbidden
@@ -139,12 +140,30 @@ def authorize(
 
 
 def can_grant(granter: Principal, tenant: str, roles: frozenset[Role]) -> bool:
-    """A key's roles never exceed its creator's: tenant admins grant tenant roles, only super admins grant super_admin."""
-    if granter.super_admin:
-        return True
-    if Role.SUPER_ADMIN in roles:
+    """A key's roles never exceed its creator's: tenant admins grant tenant roles, only super admins grant super_admin.
+
+    The creator must itself be allowed ``key.manage`` there (its own key scope included); whether the new
+    key's scope and expiry stay within the creator's is ``grant_problem``'s question.
+    """
+    if not allowed(granter, Action.KEY_MANAGE, tenant or None):
         return False
-    return allowed(granter, Action.KEY_MANAGE, tenant)
+    return granter.super_admin or Role.SUPER_ADMIN not in roles
+
+
+def grant_problem(granter: Principal, scope: KeyScope, expires_at: datetime | None) -> tuple[str, str] | None:
+    """Why a key with ``scope`` and ``expires_at`` would outreach its creator's, as (field, issue); else None.
+
+    A scoped creator makes only keys scoped within its own scope, and an expiring one only keys that
+    expire no later: a key can never be used to mint a wider or longer-lived one.
+    """
+    for part in ("namespaces", "resources", "actions"):
+        mine: frozenset[str] | None = getattr(granter.scope, part)
+        theirs: frozenset[str] | None = getattr(scope, part)
+        if mine is not None and (theirs is None or not theirs <= mine):
+            return f"/scope/{part}", f"must stay within your own key's {part}: {', '.join(sorted(mine))}"
+    if granter.expires_at is not None and (expires_at is None or expires_at > granter.expires_at):
+        return "/expiresAt", f"must be no later than your own key's expiry, {granter.expires_at.isoformat()}"
+    return None
 
 
 def render_markdown() -> str:

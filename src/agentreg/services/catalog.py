@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 
 from agentreg.domain import resolution
-from agentreg.domain.errors import Invalid, InvalidRequest, NotFound
+from agentreg.domain.errors import Forbidden, Invalid, InvalidRequest, NotFound
 from agentreg.domain.kinds import Kind
 from agentreg.domain.names import NAMESPACE_RE, Selector, SelectorType, parse_selector
 from agentreg.domain.permissions import Action
@@ -57,8 +57,22 @@ async def list_resources(
         raise InvalidRequest.at("/namespace", "is not a valid namespace")
     if text is not None and "\x00" in text:
         raise InvalidRequest.at("/q", "must not contain NUL characters")
+    scope = actor.scope
+    if scope.actions is not None and Action.READ.value not in scope.actions:
+        raise Forbidden("this key's scope does not cover reading the catalog")
+    only_names: tuple[tuple[str, str], ...] | None = None
+    if scope.resources is not None:  # kind/namespace/name, validated when the key was made
+        prefix = f"{kind.value}/"
+        pairs = []
+        for resource in sorted(scope.resources):
+            if resource.startswith(prefix):
+                namespace, _, name = resource[len(prefix) :].partition("/")
+                pairs.append((namespace, name))
+        only_names = tuple(pairs)
     query = ResourceQuery(
         readers=readers(actor),
+        only_namespaces=tuple(sorted(scope.namespaces)) if scope.namespaces is not None else None,
+        only_names=only_names,
         kind=kind.value,
         namespace=namespace,
         labels=parse_label_filters(labels),

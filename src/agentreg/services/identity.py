@@ -22,7 +22,7 @@ from typing import Any
 
 from agentreg.domain.errors import Conflict, Invalid, NotFound, Unauthenticated
 from agentreg.domain.names import NAMESPACE_RE, parse_ref
-from agentreg.domain.permissions import Action, authorize, can_grant
+from agentreg.domain.permissions import Action, authorize, can_grant, grant_problem
 from agentreg.domain.principals import KeyScope, Principal, PrincipalKind, Role
 from agentreg.services import audit
 from agentreg.services.access import readers
@@ -157,6 +157,8 @@ async def create_key(
     wanted = parse_roles(roles)
     key_scope = parse_scope(scope)
     now = _now()
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise Invalid.at("/expiresAt", "give a time zone, e.g. 2027-01-01T00:00:00Z")
     if expires_at is not None and expires_at <= now:
         raise Invalid.at("/expiresAt", "must be in the future")
     if tenant is None and Role.SUPER_ADMIN not in wanted:
@@ -170,11 +172,14 @@ async def create_key(
     async with store.begin(readers=readers(actor)) as tx:
         if tenant is not None:
             await _visible_tenant(tx, actor, tenant)
+        authorize(actor, Action.KEY_MANAGE, tenant)
         if not can_grant(actor, tenant or "", wanted):
-            authorize(actor, Action.KEY_MANAGE, tenant)
             raise Invalid.at(
                 "/roles", "a key's roles cannot exceed its creator's: only a super admin grants super_admin"
             )
+        problem = grant_problem(actor, key_scope, expires_at)
+        if problem is not None:
+            raise Invalid.at(*problem)
         secret = new_secret()
         row = ApiKeyRow(
             id="k" + secrets.token_hex(8),

@@ -40,6 +40,7 @@ from joserfc.jwt import JWTClaimsRegistry
 
 from agentreg.domain.errors import Unauthenticated
 from agentreg.domain.principals import Principal, PrincipalKind, Role
+from agentreg.services.identity import TENANT_RE
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ JWKS_MAX_AGE_S = 3600.0
 MAX_CACHED_TOKENS = 10_000
 HTTP_TIMEOUT_S = 5.0
 ANY_TENANT = "*"
+# Subjects are stored as "user:<sub>" in 200-character columns (actors in audit events, key creators).
+MAX_SUBJECT = 190
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +146,11 @@ def _checked_role_map(role_map: Mapping[str, Any]) -> RoleMap:
             tenant, role_value = pair
             if not isinstance(tenant, str) or not tenant:
                 raise ValueError(f"role map entry {group!r}: {pair!r} has no tenant")
+            if tenant != ANY_TENANT and not TENANT_RE.fullmatch(tenant):
+                raise ValueError(
+                    f"role map entry {group!r}: {tenant!r} is not a tenant id "
+                    "(1-63 lowercase letters, digits and '-')"
+                )
             try:
                 role = Role(role_value)
             except ValueError:
@@ -400,6 +408,8 @@ class OidcVerifier:
 
     def _to_principal(self, claims: dict[str, Any]) -> Principal:
         sub: str = claims["sub"]
+        if len(sub) > MAX_SUBJECT or not sub.isprintable():
+            raise Unauthenticated(f"the token's sub must be at most {MAX_SUBJECT} printable characters")
         roles: dict[str, set[Role]] = {}
         super_admin = False
         for value in _claim_strings(claims, self._config.roles_claim):

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agentreg.domain.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from agentreg.domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from agentreg.domain.names import NAMESPACE_RE
 from agentreg.domain.permissions import Action, authorize
 from agentreg.domain.principals import Principal
 from agentreg.services import audit
 from agentreg.services.access import readers
 from agentreg.services.identity import check_tenant_id
+from agentreg.services.views import if_match_holds
 from agentreg.store.interface import NamespaceRow, Store, TenantRow, Tx
 
 MAX_GRANTS = 1000
@@ -87,7 +88,7 @@ async def claim_namespace(store: Store, actor: Principal, name: str, tenant: str
 
 
 def sharing_etag(row: NamespaceRow) -> str:
-    return '"' + ",".join(row.grantees) + '"'
+    return '"' + ";".join(row.grantees) + '"'  # no commas: If-Match lists are comma-separated
 
 
 async def share_namespace(
@@ -109,7 +110,7 @@ async def share_namespace(
         await tx.lock(f"namespace:{name}")
         row = await visible_namespace(tx, actor, name)
         authorize(actor, Action.NAMESPACE_SHARE, row.tenant_id, namespace=name)
-        if if_match is not None and if_match not in ("*", sharing_etag(row)):
+        if not if_match_holds(if_match, sharing_etag(row)):
             raise PreconditionFailed(f"the sharing of {name!r} changed since you read it")
         for i, grantee in enumerate(tenants):
             if await tx.get_tenant(grantee) is None:
@@ -145,11 +146,29 @@ async def visible_namespace(tx: Tx, actor: Principal, name: str) -> NamespaceRow
     return row
 
 
+def as_seen_by(actor: Principal, row: NamespaceRow) -> NamespaceRow:
+    """The owner (and a super admin) sees every grant; another tenant only the grants that concern it."""
+    if actor.super_admin or row.tenant_id in actor.memberships:
+        return row
+    mine = {"*", *actor.tenants}
+    return NamespaceRow(row.name, row.tenant_id, row.created_at, tuple(g for g in row.grantees if g in mine))
+
+
+def _in_scope(actor: Principal, name: str) -> bool:
+    scope = actor.scope
+    reads = scope.actions is None or Action.READ.value in scope.actions
+    return reads and (scope.namespaces is None or name in scope.namespaces)
+
+
 async def get_namespace(store: Store, actor: Principal, name: str) -> NamespaceRow:
     async with store.read(readers=readers(actor)) as tx:
-        return await visible_namespace(tx, actor, name)
+        row = await visible_namespace(tx, actor, name)
+    if not _in_scope(actor, name):
+        raise Forbidden(f"this key's scope does not cover namespace {name!r}")
+    return as_seen_by(actor, row)
 
 
 async def list_namespaces(store: Store, actor: Principal) -> list[NamespaceRow]:
     async with store.read(readers=readers(actor)) as tx:
-        return await tx.list_namespaces(readers(actor))
+        rows = await tx.list_namespaces(readers(actor))
+    return [as_seen_by(actor, row) for row in rows if _in_scope(actor, row.name)]

@@ -41,7 +41,8 @@ class ResourceView:
 
     @property
     def etag(self) -> str:
-        """Changes whenever the resource does: publishes and metadata changes move ``updated_at``; aliases don't."""
+        """Changes whenever the resource does: publishes and metadata changes move ``updated_at``, and the
+        aliases are hashed in (moving one does not touch the resource row)."""
         r = self.resource
         aliases = sorted((a.alias, a.version) for a in self.aliases)
         basis = json.dumps([r.id, r.updated_at.isoformat(), self.version_count, aliases]).encode()
@@ -49,10 +50,13 @@ class ResourceView:
 
 
 def if_match_holds(if_match: str | None, etag: str) -> bool:
-    """An ``If-Match`` header (absent, ``*``, or a list of tags, ``W/`` ignored) against the current ETag."""
+    """An ``If-Match`` header (absent, ``*``, or a list of tags) against the current ETag.
+
+    Strong comparison (RFC 9110): a weak tag (``W/"…"``) never matches.
+    """
     if if_match is None:
         return True
-    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
+    tags = [t.strip() for t in if_match.split(",")]
     return "*" in tags or etag in tags
 
 

@@ -195,6 +195,9 @@ class ResourceQuery:
     text: str | None = None
     after: tuple[str, str] | None = None  # (namespace, name) of the last item of the previous page
     limit: int = 50
+    # A key's scope: only these namespaces / these (namespace, name) pairs, when given.
+    only_namespaces: tuple[str, ...] | None = None
+    only_names: tuple[tuple[str, str], ...] | None = None
 
 
 class Tx(Protocol):

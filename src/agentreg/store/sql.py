@@ -291,6 +291,7 @@ class SqlTx:
         return TenantRow(row["id"], row["display_name"], row["created_at"]) if row is not None else None
 
     async def insert_tenant(self, tenant_id: str, display_name: str, now: datetime) -> bool:
+        await self.lock(f"tenant:{tenant_id}")  # two concurrent creations: one wins, the other sees it
         if await self.get_tenant(tenant_id) is not None:
             return False
         await self.ensure_tenant(tenant_id, display_name, now)
@@ -449,6 +450,11 @@ class SqlTx:
             statement = statement.where(sa.or_(r.tenant_id.in_(list(query.readers)), r.namespace.in_(shared)))
         if query.namespace is not None:
             statement = statement.where(r.namespace == query.namespace)
+        if query.only_namespaces is not None:
+            statement = statement.where(r.namespace.in_(list(query.only_namespaces)))
+        if query.only_names is not None:
+            pairs = list(query.only_names)
+            statement = statement.where(sa.tuple_(r.namespace, r.name).in_(pairs) if pairs else sa.false())
         label = t.resource_labels.c
         for key, value in query.labels:
             statement = statement.where(

@@ -45,7 +45,7 @@ def event_out(row: StoredAuditEvent) -> schemas.AuditEventOut:
 def _cursor(text: str | None) -> int:
     if text is None:
         return 0
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise InvalidRequest.at("/cursor", "is not a cursor this server issued")
     return int(text)
 

@@ -86,7 +86,8 @@ async def list_namespaces(request: Request, store: StoreDep, actor: ActorDep) ->
 )
 async def get_namespace(request: Request, name: str, store: StoreDep, actor: ActorDep) -> Response:
     row = await tenancy.get_namespace(store, actor, name)
-    return json_model(request, _namespace_out(row), etag=tenancy.sharing_etag(row))
+    etag = tenancy.sharing_etag(row) if row.tenant_id in actor.memberships or actor.super_admin else None
+    return json_model(request, _namespace_out(row), etag=etag)
 
 
 @router.put(

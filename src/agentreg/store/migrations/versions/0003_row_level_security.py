@@ -15,8 +15,9 @@ What a scoped transaction may do:
 - namespaces: read every row (names are one global registry, and a claim must see who owns a name);
   write only its tenants' rows. Grants: read those to its tenants, to ``*`` or on its own namespaces;
   write only on its own namespaces.
-- tenants and idempotency keys: no RLS (tenant ids are checked across tenants when granting; idempotency
-  keys are per principal, written outside any scoped transaction).
+- tenants: readable (ids are checked across tenants when granting), insertable only as one's own.
+- idempotency keys: not granted at all (other principals' stored answers; written outside any scoped
+  transaction).
 
 Without CREATEROLE (and no ``agentreg_tenant`` role made by an administrator) this migration installs
 nothing and says so in a NOTICE; the store then runs scoped transactions without switching role.
@@ -40,9 +41,10 @@ branch_labels = None
 depends_on = None
 
 ROLE = "agentreg_tenant"
-# Every table at this revision except alembic_version, which the tenant role must never touch.
+# The tables scoped transactions read and write (all under policies below). Besides these, the role may
+# read tenants and insert its own (a claim makes sure its tenant exists); it never touches
+# idempotency_keys (other principals' stored answers) or alembic_version.
 TABLES = (
-    "tenants",
     "namespaces",
     "namespace_grants",
     "resources",
@@ -54,7 +56,6 @@ TABLES = (
     "audit_heads",
     "audit_checkpoints",
     "api_keys",
-    "idempotency_keys",
 )
 
 _SETTING = "current_setting('agentreg.tenants', true)"
@@ -109,6 +110,7 @@ POLICIES: dict[str, tuple[str | None, str]] = {
         _own_namespace("namespace_grants"),
     ),
     "api_keys": (None, _owns("tenant_id")),
+    "tenants": ("true", _owns("id")),
 }
 # SELECT gets only the read rule, so reads do not also evaluate the write rule (which implies it).
 _WRITES = {
@@ -175,6 +177,7 @@ def upgrade() -> None:
     op.execute(_JOIN_ROLE)
     op.execute(f"GRANT USAGE ON SCHEMA {_schema()} TO {ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(TABLES)} TO {ROLE}")
+    op.execute(f"GRANT SELECT, INSERT ON tenants TO {ROLE}")
     op.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {_schema()} TO {ROLE}")
     for table in POLICIES:
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
@@ -196,6 +199,6 @@ def downgrade() -> None:
             op.execute(f"DROP POLICY IF EXISTS {name} ON {table}")
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
     if _role_exists():
-        op.execute(f"REVOKE ALL ON {', '.join(TABLES)} FROM {ROLE}")
+        op.execute(f"REVOKE ALL ON {', '.join(TABLES)}, tenants FROM {ROLE}")
         op.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {_schema()} FROM {ROLE}")
         op.execute(f"REVOKE USAGE ON SCHEMA {_schema()} FROM {ROLE}")
