@@ -30,8 +30,8 @@ from agentreg.services import aliases, auditlog
 from agentreg.services.auditlog import AuditFiles, Checkpointer, load_signer
 from agentreg.services.context import RequestInfo, current_request
 from agentreg.services.publish import publish
-from agentreg.store.interface import AuditQuery, StoredAuditEvent
-from agentreg.store.sql import SqlStore, chained
+from agentreg.store.interface import AuditQuery, StoredAuditEvent, chained
+from agentreg.store.sql import SqlStore
 from tests import factories as f
 
 TENANT = "default"
@@ -322,14 +322,18 @@ async def test_retention_prunes_only_old_checkpointed_events(store: SqlStore, tm
     files = AuditFiles(tmp_path / "audit")
     retention = timedelta(days=30)
     checkpointer = Checkpointer(store, load_signer(files, None), files, retention=retention)
-    await publish_skills(store, names=10, concurrency=1)  # one at a time, so time order is seq order
-    await checkpointer.checkpoint()  # covers 1..10
+    await publish_skills(store, names=5, concurrency=1)  # one at a time, so time order is seq order
+    await checkpointer.checkpoint()  # signs seq 5
+    await publish_skills(store, names=5, namespace="com.mid", concurrency=1)  # 6..10
+    await checkpointer.checkpoint()  # signs seq 10
     await publish_skills(store, names=5, namespace="com.later", concurrency=1)  # 11..15, not covered
     rows = await events(store)
     assert await checkpointer.prune(datetime.now(UTC)) == 0  # nothing is old yet
+    # events before seq 4 are old, but the history is cut only at a signed point: not yet
+    assert await checkpointer.prune(rows[3].event.at + retention) == 0
 
-    # events before seq 6 are older than the retention period
-    assert await checkpointer.prune(rows[5].event.at + retention) == 5
+    # events before seq 8 are older than the retention period: cut at the checkpoint at seq 5
+    assert await checkpointer.prune(rows[7].event.at + retention) == 5
     remaining = await events(store)
     assert [r.seq for r in remaining] == list(range(6, 16))
     async with store.read() as tx:
@@ -352,6 +356,26 @@ async def test_retention_prunes_only_old_checkpointed_events(store: SqlStore, tm
     # the anchor protects what is left: an edit after pruning is still found
     await execute(store, "UPDATE audit_events SET actor = 'mallory' WHERE tenant_id = 'default' AND seq = 11")
     assert_fails(await auditlog.verify(store, TENANT, files), 11, "edited")
+
+
+async def test_wiping_the_log_and_moving_the_anchor_is_found(audit: Audit) -> None:
+    """The retention anchor is in the database too: only a signed checkpoint at that point vouches for it."""
+    store = audit.store
+    await publish_skills(store, names=4)
+    await execute(store, "DELETE FROM audit_events WHERE tenant_id = 'default'")
+    await execute(
+        store, "UPDATE audit_heads SET anchor_seq = seq, anchor_hash = hash WHERE tenant_id = 'default'"
+    )
+    assert_fails(await audit.verify(), 4, "no signed checkpoint")
+
+
+async def test_a_checkpoint_is_not_signed_over_a_tampered_log(audit: Audit) -> None:
+    store = audit.store
+    await publish_skills(store, names=3)
+    assert len(await audit.checkpointer.checkpoint()) == 1
+    await publish_skills(store, names=2, namespace="com.more")
+    await execute(store, "UPDATE audit_events SET actor = 'mallory' WHERE tenant_id = 'default' AND seq = 4")
+    assert await audit.checkpointer.checkpoint() == []  # refuses, and logs why
 
 
 async def test_retention_off_prunes_nothing(audit: Audit) -> None:

@@ -314,4 +314,5 @@ class AuditVerification(Wire):
     headSeq: int
     headHash: str
     checkpoints: int
+    unverifiableCheckpoints: int = Field(0, description="signed by a key this server does not hold; not used")
     firstBad: AuditProblem | None = None

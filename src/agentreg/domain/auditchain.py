@@ -198,6 +198,7 @@ class Verification:
     head_hash: str
     checkpoints: int
     problem: Problem | None
+    unverifiable: int = 0  # checkpoints signed by a key this verifier does not hold (skipped)
 
     @property
     def ok(self) -> bool:
@@ -239,10 +240,13 @@ def verify_chain(
         hashes[event.seq] = stored.hash
         expected_prev, expected_seq = stored.hash, event.seq + 1
     head_seq = expected_seq - 1
-    seen = 0
+    seen = unverifiable = 0
     if problem is None:
         for checkpoint in sorted(checkpoints, key=lambda c: c.seq):
             seen += 1
+            if checkpoint.key_id not in keys:
+                unverifiable += 1  # e.g. another replica's own key: proves nothing, so it is not used
+                continue
             if not signature_valid(checkpoint, keys):
                 problem = Problem(
                     checkpoint.seq, None, f"checkpoint at seq {checkpoint.seq} has a bad signature"
@@ -263,4 +267,4 @@ def verify_chain(
                 )
             if problem is not None:
                 break
-    return Verification(tenant, count, head_seq, expected_prev, seen, problem)
+    return Verification(tenant, count, head_seq, expected_prev, seen, problem, unverifiable)

@@ -29,6 +29,7 @@ from agentreg.domain.auditchain import (
     StoredEvent,
     Verification,
     public_key_from_jwk,
+    signature_valid,
     verify_chain,
 )
 from agentreg.domain.errors import Invalid, NotFound
@@ -36,8 +37,7 @@ from agentreg.domain.permissions import Action, authorize
 from agentreg.domain.principals import Principal
 from agentreg.services.access import readers
 from agentreg.services.identity import SYSTEM_TENANT, check_tenant_id
-from agentreg.store.interface import AuditQuery, CheckpointRow, Store, StoredAuditEvent
-from agentreg.store.sql import chained
+from agentreg.store.interface import AuditQuery, CheckpointRow, Store, StoredAuditEvent, chained
 
 PAGE = 1000
 log = logging.getLogger(__name__)
@@ -181,7 +181,29 @@ class Checkpointer:
         self.webhook = webhook
         self.retention = retention
         self._signed: dict[str, int] = {}
+        self._verified: dict[str, tuple[int, str]] = {}  # tenant -> (seq, hash) known good
         self._lock = asyncio.Lock()
+
+    async def _chain_holds(self, tenant: str, head_seq: int, head_hash: str) -> bool:
+        """Never sign a head the chain does not lead to: check what was added since the last good point.
+
+        The first time (after a start) the whole log is verified; then only the new events.
+        """
+        known = self._verified.get(tenant)
+        if known is None:
+            result = await verify(self.store, tenant, self.files)
+        else:
+            events = [
+                StoredEvent(row.id, chained(row.event, row.seq), row.prev_hash, row.hash)
+                async for row in export_events(self.store, AuditQuery(tenant, after_seq=known[0]))
+            ]
+            result = verify_chain(tenant, events, (), {}, start_seq=known[0], start_hash=known[1])
+        if not result.ok or (result.head_seq, result.head_hash) != (head_seq, head_hash):
+            problem = result.problem.issue if result.problem else "the log does not end at its head"
+            log.error("audit log of tenant %s does not verify, not signing a checkpoint: %s", tenant, problem)
+            return False
+        self._verified[tenant] = (head_seq, head_hash)
+        return True
 
     async def checkpoint(self, tenants: list[str] | None = None, *, force: bool = False) -> list[Checkpoint]:
         async with self._lock:
@@ -195,6 +217,8 @@ class Checkpointer:
                     or head.seq == 0
                     or (not force and self._signed.get(head.tenant_id) == head.seq)
                 ):
+                    continue
+                if not await self._chain_holds(head.tenant_id, head.seq, head.hash):
                     continue
                 checkpoint = self.signer.sign(head.tenant_id, head.seq, head.hash, datetime.now(UTC))
                 async with self.store.begin() as tx:
@@ -210,6 +234,7 @@ class Checkpointer:
                     )
                 await asyncio.to_thread(self._append, checkpoint)
                 self._signed[head.tenant_id] = head.seq
+                self._verified[head.tenant_id] = (head.seq, head.hash)
                 made.append(checkpoint)
             if made and self.webhook:
                 await self._post(made)
@@ -241,9 +266,18 @@ class Checkpointer:
             tenants = await tx.audit_tenants()
         for tenant in tenants:
             async with self.store.read() as tx:
-                covered = max((c.seq for c in await tx.list_checkpoints(tenant)), default=0)
+                head = await tx.audit_head(tenant)
+                signed = {c.seq for c in await tx.list_checkpoints(tenant)}
                 old = await tx.list_audit(AuditQuery(tenant, until=cutoff, limit=PAGE))
-            through = max((e.seq for e in old if e.seq <= covered), default=0)
+            # The oldest events, without a gap (seq is given at commit, the time before it: they can
+            # disagree), up to a checkpoint: the new anchor is always a signed point.
+            expected, through = (head.anchor_seq if head else 0) + 1, 0
+            for event in old:
+                if event.seq != expected:
+                    break
+                if event.seq in signed:
+                    through = event.seq
+                expected += 1
             if through:
                 async with self.store.begin() as tx:
                     deleted += await tx.prune_audit(tenant, through)
@@ -274,13 +308,19 @@ async def verify(store: Store, tenant: str, files: AuditFiles) -> Verification:
             *file_checkpoints(files, tenant),
         ]
     }
+    keys = public_keys(files)
+    anchor_seq, anchor_hash = (head.anchor_seq, head.anchor_hash) if head else (0, GENESIS)
+    if anchor_seq and not any(
+        c.seq == anchor_seq and c.hash == anchor_hash and signature_valid(c, keys)
+        for c in checkpoints.values()
+    ):
+        # Retention only ever removes events up to a signed checkpoint; anything else removed history.
+        issue = f"events up to seq {anchor_seq} were removed, but no signed checkpoint vouches for that point"
+        return Verification(
+            tenant, 0, anchor_seq, anchor_hash, len(checkpoints), Problem(anchor_seq, None, issue)
+        )
     result = verify_chain(
-        tenant,
-        events,
-        checkpoints.values(),
-        public_keys(files),
-        start_seq=head.anchor_seq if head else 0,
-        start_hash=head.anchor_hash if head else GENESIS,
+        tenant, events, checkpoints.values(), keys, start_seq=anchor_seq, start_hash=anchor_hash
     )
     # The head was read before the events, and the log only grows at its end: a log ending before the head
     # lost its tail (caught here even before the first checkpoint, unless the head was rewound too).

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from agentreg.domain.auditchain import ChainedEvent, jsonable
 from agentreg.domain.errors import FieldIssue
 
 
@@ -97,6 +98,24 @@ class AuditEvent:
     reason: str | None = None
     before: str | None = None
     after: str | None = None
+
+
+def chained(event: AuditEvent, seq: int) -> ChainedEvent:
+    """The event as the hash chain covers it (details as they read back from storage)."""
+    return ChainedEvent(
+        tenant=event.tenant_id,
+        seq=seq,
+        at=event.at,
+        actor=event.actor,
+        action=event.action,
+        target=event.target,
+        details=jsonable(event.details),
+        request_id=event.request_id,
+        client_ip=event.client_ip,
+        reason=event.reason,
+        before=event.before,
+        after=event.after,
+    )
 
 
 @dataclass(frozen=True, slots=True)

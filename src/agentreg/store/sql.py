@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from agentreg.domain.auditchain import GENESIS, ChainedEvent, chain_hash, jsonable
+from agentreg.domain.auditchain import GENESIS, chain_hash
 from agentreg.domain.errors import FieldIssue
 from agentreg.store import tables as t
 from agentreg.store.interface import (
@@ -35,6 +35,7 @@ from agentreg.store.interface import (
     StoredAuditEvent,
     TenantRow,
     VersionRow,
+    chained,
 )
 
 _VERSION_COLUMNS = [c for c in t.versions.c if c.name != "document"]
@@ -202,24 +203,6 @@ def _stored_event(m: sa.RowMapping) -> StoredAuditEvent:
         after=m["after_digest"],
     )
     return StoredAuditEvent(m["id"], m["seq"], event, m["prev_hash"], m["hash"])
-
-
-def chained(event: AuditEvent, seq: int) -> ChainedEvent:
-    """The event as the hash chain covers it (details as they read back from storage)."""
-    return ChainedEvent(
-        tenant=event.tenant_id,
-        seq=seq,
-        at=event.at,
-        actor=event.actor,
-        action=event.action,
-        target=event.target,
-        details=jsonable(event.details),
-        request_id=event.request_id,
-        client_ip=event.client_ip,
-        reason=event.reason,
-        before=event.before,
-        after=event.after,
-    )
 
 
 def _map_json(value: dict[str, str]) -> str:

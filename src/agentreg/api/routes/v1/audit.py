@@ -108,6 +108,7 @@ async def verify(
         headSeq=result.head_seq,
         headHash=result.head_hash,
         checkpoints=result.checkpoints,
+        unverifiableCheckpoints=result.unverifiable,
         firstBad=schemas.AuditProblem(seq=problem.seq, eventId=problem.event_id, issue=problem.issue)
         if problem
         else None,
