@@ -135,3 +135,15 @@ def parse_ref(text: str, field: str = "/ref", default_kind: Kind | None = None) 
     if "@" in text and not selector_text:
         raise Invalid.at(field, f"ref {text!r} has an empty selector after '@'")
     return Ref(kind, namespace, name, parse_selector(selector_text, field))
+
+
+TENANT_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62})", re.ASCII)
+
+
+def check_tenant_id(tenant: str, field: str) -> str:
+    """A tenant id: 1-63 lowercase letters, digits and '-', starting with a letter or digit."""
+    if not TENANT_RE.fullmatch(tenant):
+        raise Invalid.at(
+            field, "a tenant id is 1-63 lowercase letters, digits and '-', starting with a letter or digit"
+        )
+    return tenant

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentreg.domain.errors import Forbidden, NotFound
+from agentreg.domain.errors import Forbidden, Invalid, NotFound
 from agentreg.domain.kinds import Kind
 from agentreg.domain.names import is_addressable
 from agentreg.domain.permissions import Action, authorize, scope_allows
@@ -13,6 +13,21 @@ from agentreg.store.interface import Readers, ResourceRow, Tx
 def readers(actor: Principal) -> Readers:
     """The tenants whose objects ``actor`` sees besides shared ones (None: every tenant)."""
     return None if actor.super_admin else actor.tenants
+
+
+def pick_tenant(actor: Principal, tenant: str | None, what: str) -> str:
+    """The tenant named, or the actor's only one; 422 on ``/tenant`` when that is ambiguous."""
+    if tenant is None:
+        tenant = actor.home_tenant
+        if tenant is None:
+            raise Invalid.at("/tenant", f"name the tenant {what} (you belong to several, or to none)")
+    return tenant
+
+
+async def member_tenant(tx: Tx, actor: Principal, tenant: str) -> None:
+    """404 unless ``tenant`` exists and the actor belongs to it (a super admin to every tenant)."""
+    if (not actor.super_admin and tenant not in actor.memberships) or await tx.get_tenant(tenant) is None:
+        raise NotFound(f"tenant {tenant!r} not found")
 
 
 def resource_path(resource: ResourceRow) -> str:

@@ -32,11 +32,12 @@ from agentreg.domain.auditchain import (
     signature_valid,
     verify_chain,
 )
-from agentreg.domain.errors import Invalid, NotFound
+from agentreg.domain.errors import NotFound
+from agentreg.domain.names import check_tenant_id
 from agentreg.domain.permissions import Action, authorize
 from agentreg.domain.principals import Principal
-from agentreg.services.access import readers
-from agentreg.services.identity import SYSTEM_TENANT, check_tenant_id
+from agentreg.services.access import member_tenant, pick_tenant, readers
+from agentreg.services.identity import SYSTEM_TENANT
 from agentreg.store.interface import AuditQuery, CheckpointRow, Store, StoredAuditEvent, chained
 
 PAGE = 1000
@@ -45,18 +46,14 @@ log = logging.getLogger(__name__)
 
 async def audit_tenant(store: Store, actor: Principal, tenant: str | None) -> str:
     """The tenant whose log to read: given, or the actor's only one. 404 for tenants the actor cannot see."""
-    if tenant is None:
-        tenant = actor.home_tenant
-        if tenant is None:
-            raise Invalid.at("/tenant", "name the tenant whose audit log to read")
-    if tenant != SYSTEM_TENANT:
+    tenant = pick_tenant(actor, tenant, "whose audit log to read")
+    if tenant == SYSTEM_TENANT:  # tenant creation and global keys: super admins only
+        if not actor.super_admin:
+            raise NotFound(f"tenant {tenant!r} not found")
+    else:
         check_tenant_id(tenant, "/tenant")
-    if not actor.super_admin and tenant not in actor.memberships:
-        raise NotFound(f"tenant {tenant!r} not found")
-    if tenant != SYSTEM_TENANT:
         async with store.read() as tx:
-            if await tx.get_tenant(tenant) is None:
-                raise NotFound(f"tenant {tenant!r} not found")
+            await member_tenant(tx, actor, tenant)
     authorize(actor, Action.AUDIT_READ, tenant)
     return tenant
 

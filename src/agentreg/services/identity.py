@@ -14,23 +14,22 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
 from agentreg.domain.errors import Conflict, Invalid, NotFound, Unauthenticated
-from agentreg.domain.names import NAMESPACE_RE, parse_ref
+from agentreg.domain.names import NAMESPACE_RE, check_tenant_id, parse_ref
 from agentreg.domain.permissions import Action, authorize, can_grant, grant_problem
 from agentreg.domain.principals import KeyScope, Principal, PrincipalKind, Role
 from agentreg.services import audit
-from agentreg.services.access import readers
-from agentreg.store.interface import ApiKeyRow, Store, Tx
+from agentreg.services.access import member_tenant, readers
+from agentreg.store.interface import ApiKeyRow, Store
 
 KEY_PREFIX = "agr_"
 KEY_RE = re.compile(r"agr_[A-Za-z0-9_-]{43}", re.ASCII)
-TENANT_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62})", re.ASCII)
 # Events that belong to no tenant (tenant creation, global keys) chain here; no tenant can have this id.
 SYSTEM_TENANT = "_system"
 RECHECK_AFTER_S = 1.0
@@ -45,14 +44,6 @@ def new_secret() -> str:
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def check_tenant_id(tenant: str, field: str) -> str:
-    if not TENANT_RE.fullmatch(tenant):
-        raise Invalid.at(
-            field, "a tenant id is 1-63 lowercase letters, digits and '-', starting with a letter or digit"
-        )
-    return tenant
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +162,7 @@ async def create_key(
             raise Invalid.at("/roles", "a super_admin key is global: give no tenant")
     async with store.begin(readers=readers(actor)) as tx:
         if tenant is not None:
-            await _visible_tenant(tx, actor, tenant)
+            await member_tenant(tx, actor, tenant)
         authorize(actor, Action.KEY_MANAGE, tenant)
         if not can_grant(actor, tenant or "", wanted):
             raise Invalid.at(
@@ -181,19 +172,7 @@ async def create_key(
         if problem is not None:
             raise Invalid.at(*problem)
         secret = new_secret()
-        row = ApiKeyRow(
-            id="k" + secrets.token_hex(8),
-            tenant_id=tenant,
-            name=name,
-            secret_hash=hash_secret(secret),
-            roles=tuple(sorted(r.value for r in wanted)),
-            scope=scope_json(key_scope),
-            created_at=now,
-            created_by=actor.subject,
-            expires_at=expires_at,
-            last_used_at=None,
-            revoked_at=None,
-        )
+        row = _new_key(tenant, name, secret, wanted, scope_json(key_scope), now, actor.subject, expires_at)
         await tx.insert_api_key(row)
         await audit.record(
             tx,
@@ -210,14 +189,6 @@ async def create_key(
     return CreatedKey(row, secret)
 
 
-async def _visible_tenant(tx: Tx, actor: Principal, tenant: str) -> None:
-    """A tenant the actor belongs to (or any, for a super admin) that exists; 404 otherwise."""
-    if not actor.super_admin and tenant not in actor.memberships:
-        raise NotFound(f"tenant {tenant!r} not found")
-    if await tx.get_tenant(tenant) is None:
-        raise NotFound(f"tenant {tenant!r} not found")
-
-
 async def list_keys(store: Store, actor: Principal, tenant: str | None) -> list[ApiKeyRow]:
     """Keys of ``tenant`` (default: the actor's one tenant); a super admin without a tenant sees global keys."""
     if tenant is None and not actor.super_admin:
@@ -227,7 +198,7 @@ async def list_keys(store: Store, actor: Principal, tenant: str | None) -> list[
     async with store.read(readers=readers(actor)) as tx:
         if tenant is not None:
             check_tenant_id(tenant, "/tenant")
-            await _visible_tenant(tx, actor, tenant)
+            await member_tenant(tx, actor, tenant)
         authorize(actor, Action.KEY_MANAGE, tenant)
         return await tx.list_api_keys(tenant)
 
@@ -278,22 +249,35 @@ async def bootstrap(store: Store, secret: str | None = None, *, force: bool = Fa
                     f"a super-admin key exists already ({active[0].id}); use it, or bootstrap with --force"
                 )
         secret = secret or new_secret()
-        row = ApiKeyRow(
-            id="k" + secrets.token_hex(8),
-            tenant_id=None,
-            name="bootstrap",
-            secret_hash=hash_secret(secret),
-            roles=(Role.SUPER_ADMIN.value,),
-            scope={},
-            created_at=now,
-            created_by=system.subject,
-            expires_at=None,
-            last_used_at=None,
-            revoked_at=None,
-        )
+        row = _new_key(None, "bootstrap", secret, {Role.SUPER_ADMIN}, {}, now, system.subject, None)
         await tx.insert_api_key(row)
         await audit.record(tx, system, "key.bootstrap", f"key/{row.id}", now, tenant=SYSTEM_TENANT)
     return CreatedKey(row, secret)
+
+
+def _new_key(
+    tenant: str | None,
+    name: str,
+    secret: str,
+    roles: Iterable[Role],
+    scope: dict[str, list[str]],
+    now: datetime,
+    created_by: str,
+    expires_at: datetime | None,
+) -> ApiKeyRow:
+    return ApiKeyRow(
+        id="k" + secrets.token_hex(8),
+        tenant_id=tenant,
+        name=name,
+        secret_hash=hash_secret(secret),
+        roles=tuple(sorted(r.value for r in roles)),
+        scope=scope,
+        created_at=now,
+        created_by=created_by,
+        expires_at=expires_at,
+        last_used_at=None,
+        revoked_at=None,
+    )
 
 
 def _active(row: ApiKeyRow, now: datetime) -> bool:

@@ -39,8 +39,8 @@ from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 from joserfc.jwt import JWTClaimsRegistry
 
 from agentreg.domain.errors import Unauthenticated
+from agentreg.domain.names import TENANT_RE
 from agentreg.domain.principals import Principal, PrincipalKind, Role
-from agentreg.services.identity import TENANT_RE
 
 log = logging.getLogger(__name__)
 

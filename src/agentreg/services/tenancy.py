@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from agentreg.domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
-from agentreg.domain.names import NAMESPACE_RE
+from agentreg.domain.names import NAMESPACE_RE, check_tenant_id
 from agentreg.domain.permissions import Action, authorize
 from agentreg.domain.principals import Principal
 from agentreg.services import audit
-from agentreg.services.access import readers
-from agentreg.services.identity import check_tenant_id
+from agentreg.services.access import member_tenant, pick_tenant, readers
 from agentreg.services.views import if_match_holds
 from agentreg.store.interface import NamespaceRow, Store, TenantRow, Tx
 
@@ -51,18 +50,6 @@ def _check_namespace(name: str, field: str) -> None:
         raise Invalid.at(field, "a namespace is 1-200 of a-z, A-Z, 0-9, '.' and '-'")
 
 
-async def _member_tenant(tx: Tx, actor: Principal, tenant: str | None, field: str) -> str:
-    """The tenant to act in: given, or the actor's only one; 404 when the actor cannot see it."""
-    if tenant is None:
-        tenant = actor.home_tenant
-        if tenant is None:
-            raise Invalid.at(field, "name the tenant (you belong to several, or to none)")
-    check_tenant_id(tenant, field)
-    if (not actor.super_admin and tenant not in actor.memberships) or await tx.get_tenant(tenant) is None:
-        raise NotFound(f"tenant {tenant!r} not found")
-    return tenant
-
-
 @dataclass(frozen=True, slots=True)
 class Claim:
     namespace: NamespaceRow
@@ -74,7 +61,8 @@ async def claim_namespace(store: Store, actor: Principal, name: str, tenant: str
     _check_namespace(name, "/name")
     now = _now()
     async with store.begin(readers=readers(actor)) as tx:
-        tenant = await _member_tenant(tx, actor, tenant, "/tenant")
+        tenant = check_tenant_id(pick_tenant(actor, tenant, "to claim it for"), "/tenant")
+        await member_tenant(tx, actor, tenant)
         authorize(actor, Action.NAMESPACE_CLAIM, tenant, namespace=name)
         await tx.lock(f"namespace:{name}")
         existing = await tx.get_namespace(name)
