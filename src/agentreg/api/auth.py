@@ -85,7 +85,9 @@ class Authenticator:
             return None
         if not authorization:
             return None if self.required else ANONYMOUS
-        if self._blocked or not authorization.startswith("Bearer "):
+        if not authorization.startswith("Bearer ") or (
+            self._blocked and _network(address or "unknown") in self._blocked
+        ):
             return None
         credential = authorization[7:].strip()
         digest = hashlib.sha256(credential.encode()).digest()
@@ -107,7 +109,7 @@ class Authenticator:
         """What ``known`` could not answer: a credential not verified lately, or a refusal.
 
         The address's rate limit is charged again here, so a request that needs this path costs it two
-        tokens: the first of a key in a second, a token's first use, or one being refused anyway.
+        tokens: a credential's first use (or its first after a change anywhere), or a refusal.
         """
         address = address or "unknown"
         if self.per_address is not None and (wait := self.per_address.take(address)) is not None:
