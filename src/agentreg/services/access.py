@@ -7,7 +7,7 @@ from agentreg.domain.kinds import Kind
 from agentreg.domain.names import is_addressable
 from agentreg.domain.permissions import Action, authorize, scope_allows
 from agentreg.domain.principals import Principal
-from agentreg.store.interface import Readers, ResourceRow, Tx
+from agentreg.store.interface import NamespaceRow, Readers, ResourceRow, Tx
 
 
 def readers(actor: Principal) -> Readers:
@@ -28,6 +28,15 @@ async def member_tenant(tx: Tx, actor: Principal, tenant: str) -> None:
     """404 unless ``tenant`` exists and the actor belongs to it (a super admin to every tenant)."""
     if (not actor.super_admin and tenant not in actor.memberships) or await tx.get_tenant(tenant) is None:
         raise NotFound(f"tenant {tenant!r} not found")
+
+
+def sees_namespace(actor: Principal, row: NamespaceRow) -> bool:
+    """Owned by one of the actor's tenants, shared with one of them or with everyone; all, for a super admin."""
+    return (
+        actor.super_admin
+        or row.tenant_id in actor.memberships
+        or bool(set(row.grantees) & {"*", *actor.tenants})
+    )
 
 
 def resource_path(resource: ResourceRow) -> str:

@@ -38,7 +38,7 @@ from agentreg.domain.permissions import Action, authorize
 from agentreg.domain.principals import Principal
 from agentreg.services.access import member_tenant, pick_tenant, readers
 from agentreg.services.identity import SYSTEM_TENANT
-from agentreg.store.interface import AuditQuery, CheckpointRow, Store, StoredAuditEvent, chained
+from agentreg.store.interface import AuditQuery, Store, StoredAuditEvent, chained
 
 PAGE = 1000
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ async def audit_tenant(store: Store, actor: Principal, tenant: str | None) -> st
 
 
 async def list_events(store: Store, actor: Principal, query: AuditQuery) -> list[StoredAuditEvent]:
-    await audit_tenant(store, actor, query.tenant_id)
+    """One page of events; the query's tenant comes from ``audit_tenant``, which authorized it."""
     async with store.read(readers=readers(actor)) as tx:
         return await tx.list_audit(query)
 
@@ -69,18 +69,12 @@ async def export_events(store: Store, query: AuditQuery) -> AsyncIterator[Stored
     after = query.after_seq
     while True:
         async with store.read() as tx:
-            page = await tx.list_audit(_replace_after(query, after, PAGE))
+            page = await tx.list_audit(replace(query, after_seq=after, limit=PAGE))
         for event in page:
             yield event
         if len(page) < PAGE:
             return
         after = page[-1].seq
-
-
-def _replace_after(query: AuditQuery, after: int, limit: int) -> AuditQuery:
-    return AuditQuery(
-        query.tenant_id, query.actor, query.action, query.target, query.since, query.until, after, limit
-    )
 
 
 # --- signing keys and the checkpoint file ---------------------------------------------------------------
@@ -190,10 +184,7 @@ class Checkpointer:
         if known is None:
             result = await verify(self.store, tenant, self.files)
         else:
-            events = [
-                StoredEvent(row.id, chained(row.event, row.seq), row.prev_hash, row.hash)
-                async for row in export_events(self.store, AuditQuery(tenant, after_seq=known[0]))
-            ]
+            events = await _chain_after(self.store, tenant, known[0])
             result = verify_chain(tenant, events, (), {}, start_seq=known[0], start_hash=known[1])
         if not result.ok or (result.head_seq, result.head_hash) != (head_seq, head_hash):
             problem = result.problem.issue if result.problem else "the log does not end at its head"
@@ -219,16 +210,7 @@ class Checkpointer:
                     continue
                 checkpoint = self.signer.sign(head.tenant_id, head.seq, head.hash, datetime.now(UTC))
                 async with self.store.begin() as tx:
-                    await tx.insert_checkpoint(
-                        CheckpointRow(
-                            checkpoint.tenant,
-                            checkpoint.seq,
-                            checkpoint.hash,
-                            checkpoint.at,
-                            checkpoint.key_id,
-                            checkpoint.signature,
-                        )
-                    )
+                    await tx.insert_checkpoint(checkpoint)
                 await asyncio.to_thread(self._append, checkpoint)
                 self._signed[head.tenant_id] = head.seq
                 self._verified[head.tenant_id] = (head.seq, head.hash)
@@ -290,21 +272,21 @@ class Checkpointer:
                 log.exception("audit checkpoint failed")
 
 
+async def _chain_after(store: Store, tenant: str, seq: int) -> list[StoredEvent]:
+    """The tenant's events after ``seq``, as the hash chain covers them."""
+    return [
+        StoredEvent(row.id, chained(row.event, row.seq), row.prev_hash, row.hash)
+        async for row in export_events(store, AuditQuery(tenant, after_seq=seq))
+    ]
+
+
 async def verify(store: Store, tenant: str, files: AuditFiles) -> Verification:
     """Re-walk ``tenant``'s chain and check every checkpoint, from the database and from the file."""
     async with store.read() as tx:
         head = await tx.audit_head(tenant)
         stored = await tx.list_checkpoints(tenant)
-    events: list[StoredEvent] = []
-    async for row in export_events(store, AuditQuery(tenant, after_seq=head.anchor_seq if head else 0)):
-        events.append(StoredEvent(row.id, chained(row.event, row.seq), row.prev_hash, row.hash))
-    checkpoints = {
-        (c.seq, c.signature): c
-        for c in [
-            *(Checkpoint(r.tenant_id, r.seq, r.hash, r.at, r.key_id, r.signature) for r in stored),
-            *file_checkpoints(files, tenant),
-        ]
-    }
+    events = await _chain_after(store, tenant, head.anchor_seq if head else 0)
+    checkpoints = {(c.seq, c.signature): c for c in [*stored, *file_checkpoints(files, tenant)]}
     keys = public_keys(files)
     anchor_seq, anchor_hash = (head.anchor_seq, head.anchor_hash) if head else (0, GENESIS)
     if anchor_seq and not any(

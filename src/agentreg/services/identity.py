@@ -318,8 +318,8 @@ class KeyAuthenticator:
         del self._cache[digest]
         return None
 
-    async def principal(self, secret: str, digest: bytes | None = None) -> Principal:
-        digest = digest or hashlib.sha256(secret.encode()).digest()
+    async def principal(self, secret: str) -> Principal:
+        digest = hashlib.sha256(secret.encode()).digest()
         principal = self.cached(digest)
         if principal is not None:
             return principal

@@ -208,12 +208,12 @@ class OidcVerifier:
             return cached[1]
         return None
 
-    async def principal(self, token: str, digest: bytes | None = None) -> Principal:
+    async def principal(self, token: str) -> Principal:
         """The principal a valid token stands for; ``Unauthenticated`` says why a token is refused."""
         if not token:
             raise Unauthenticated("no bearer token")
         now = self._clock()
-        digest = digest or hashlib.sha256(token.encode()).digest()
+        digest = hashlib.sha256(token.encode()).digest()
         cached = self._tokens.get(digest)
         if cached is not None:
             valid_until, principal = cached

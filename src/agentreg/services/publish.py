@@ -15,7 +15,7 @@ from agentreg.domain.permissions import Action, allowed, authorize
 from agentreg.domain.principals import Principal
 from agentreg.domain.resolution import supersedes
 from agentreg.services import audit
-from agentreg.services.access import readers
+from agentreg.services.access import readers, sees_namespace
 from agentreg.services.catalog import select_version
 from agentreg.services.views import PublishOutcome, VersionView
 from agentreg.store.interface import NewVersion, RefRow, ResourceRow, Store, Tx, VersionRow
@@ -124,7 +124,7 @@ async def _authorize_publish(
 ) -> None:
     if not actor.super_admin and owner not in actor.memberships:
         shared = await tx.get_namespace(namespace)
-        if shared is None or not set(shared.grantees) & {"*", *actor.tenants}:
+        if shared is None or not sees_namespace(actor, shared):
             raise _foreign_namespace(namespace)  # invisible: its existence must not show
     authorize(actor, Action.PUBLISH, owner, namespace=namespace, resource=f"{kind.value}/{namespace}/{name}")
 

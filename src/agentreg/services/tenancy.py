@@ -11,7 +11,7 @@ from agentreg.domain.names import NAMESPACE_RE, check_tenant_id
 from agentreg.domain.permissions import Action, authorize
 from agentreg.domain.principals import Principal
 from agentreg.services import audit
-from agentreg.services.access import member_tenant, pick_tenant, readers
+from agentreg.services.access import member_tenant, pick_tenant, readers, sees_namespace
 from agentreg.services.views import if_match_holds
 from agentreg.store.interface import NamespaceRow, Store, TenantRow, Tx
 
@@ -122,14 +122,7 @@ async def share_namespace(
 
 async def visible_namespace(tx: Tx, actor: Principal, name: str) -> NamespaceRow:
     row = await tx.get_namespace(name) if NAMESPACE_RE.fullmatch(name) else None
-    visible_to = readers(actor)
-    hidden = (
-        row is not None
-        and visible_to is not None
-        and row.tenant_id not in visible_to
-        and not set(row.grantees) & {"*", *visible_to}
-    )
-    if row is None or hidden:
+    if row is None or not sees_namespace(actor, row):
         raise NotFound(f"namespace {name!r} not found")
     return row
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from agentreg.domain.auditchain import ChainedEvent, jsonable
+from agentreg.domain.auditchain import ChainedEvent, Checkpoint, jsonable
 from agentreg.domain.errors import FieldIssue
 
 
@@ -149,16 +149,6 @@ class AuditHead:
 
 
 @dataclass(frozen=True, slots=True)
-class CheckpointRow:
-    tenant_id: str
-    seq: int
-    hash: str
-    at: datetime
-    key_id: str
-    signature: str
-
-
-@dataclass(frozen=True, slots=True)
 class TenantRow:
     id: str
     display_name: str
@@ -294,8 +284,8 @@ class Tx(Protocol):
     async def list_audit(self, query: AuditQuery) -> list[StoredAuditEvent]: ...
     async def audit_head(self, tenant_id: str) -> AuditHead | None: ...
     async def audit_tenants(self) -> list[str]: ...
-    async def insert_checkpoint(self, checkpoint: CheckpointRow) -> None: ...
-    async def list_checkpoints(self, tenant_id: str) -> list[CheckpointRow]: ...
+    async def insert_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+    async def list_checkpoints(self, tenant_id: str) -> list[Checkpoint]: ...
     async def prune_audit(self, tenant_id: str, through_seq: int) -> int:
         """Delete events up to ``through_seq`` (retention), anchoring the chain at the last one deleted."""
 

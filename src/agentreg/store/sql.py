@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from agentreg.domain.auditchain import GENESIS, chain_hash
+from agentreg.domain.auditchain import GENESIS, Checkpoint, chain_hash
 from agentreg.domain.errors import FieldIssue
 from agentreg.store import tables as t
 from agentreg.store.interface import (
@@ -25,7 +25,6 @@ from agentreg.store.interface import (
     AuditHead,
     AuditQuery,
     ChangeSignal,
-    CheckpointRow,
     IdempotentResponse,
     NamespaceRow,
     NewVersion,
@@ -50,12 +49,23 @@ GET_RESOURCE = sa.select(t.resources).where(
     _r.name == _p("name"),
 )
 _g = t.namespace_grants.c
-_SHARED_WITH = sa.select(_g.namespace).where(_g.grantee.in_(_p("grantees", expanding=True)))
+
+
+def _visible(
+    tenant: sa.ColumnElement[str], namespace: sa.ColumnElement[str], tenants: Any, grantees: Any
+) -> sa.ColumnElement[bool]:
+    """Owned by one of the reader's ``tenants``, or in a namespace shared with one of them or with all ("*").
+
+    ``grantees`` is ``tenants`` plus "*"; both are lists, or expanding bind parameters in prebuilt statements.
+    """
+    shared = sa.select(_g.namespace).where(_g.grantee.in_(grantees)).scalar_subquery()
+    return sa.or_(tenant.in_(tenants), namespace.in_(shared))
+
+
 _RESOURCE_KEY = (_r.kind == _p("kind"), _r.namespace == _p("namespace"), _r.name == _p("name"))
-# Visible: owned by one of the reader's tenants, or in a namespace shared with one of them or with all ("*").
 FIND_VISIBLE = sa.select(t.resources).where(
     *_RESOURCE_KEY,
-    sa.or_(_r.tenant_id.in_(_p("tenants", expanding=True)), _r.namespace.in_(_SHARED_WITH.scalar_subquery())),
+    _visible(_r.tenant_id, _r.namespace, _p("tenants", expanding=True), _p("grantees", expanding=True)),
 )
 FIND_ANY = sa.select(t.resources).where(*_RESOURCE_KEY)
 NAMESPACE_OWNER = sa.select(_n.tenant_id).where(_n.name == _p("name"))
@@ -297,8 +307,7 @@ class SqlTx:
     async def list_namespaces(self, readers: Readers) -> list[NamespaceRow]:
         statement = sa.select(t.namespaces).order_by(_n.name)
         if readers is not None:
-            shared = sa.select(_g.namespace).where(_g.grantee.in_([*readers, "*"]))
-            statement = statement.where(sa.or_(_n.tenant_id.in_(list(readers)), _n.name.in_(shared)))
+            statement = statement.where(_visible(_n.tenant_id, _n.name, list(readers), [*readers, "*"]))
         rows = list((await self.run.execute(statement)).mappings())
         grants: dict[str, list[str]] = {}
         if rows:
@@ -429,8 +438,8 @@ class SqlTx:
         r = t.resources.c
         statement = sa.select(t.resources).where(r.kind == query.kind)
         if query.readers is not None:
-            shared = sa.select(_g.namespace).where(_g.grantee.in_([*query.readers, "*"]))
-            statement = statement.where(sa.or_(r.tenant_id.in_(list(query.readers)), r.namespace.in_(shared)))
+            readers = list(query.readers)
+            statement = statement.where(_visible(r.tenant_id, r.namespace, readers, [*readers, "*"]))
         if query.namespace is not None:
             statement = statement.where(r.namespace == query.namespace)
         if query.only_namespaces is not None:
@@ -619,9 +628,9 @@ class SqlTx:
         heads = t.audit_heads.c
         return list((await self.run.execute(sa.select(heads.tenant_id).order_by(heads.tenant_id))).scalars())
 
-    async def insert_checkpoint(self, checkpoint: CheckpointRow) -> None:
+    async def insert_checkpoint(self, checkpoint: Checkpoint) -> None:
         values = {
-            "tenant_id": checkpoint.tenant_id,
+            "tenant_id": checkpoint.tenant,
             "seq": checkpoint.seq,
             "hash": checkpoint.hash,
             "at": checkpoint.at,
@@ -630,11 +639,11 @@ class SqlTx:
         }
         await self.run.execute(sa.insert(t.audit_checkpoints), values)
 
-    async def list_checkpoints(self, tenant_id: str) -> list[CheckpointRow]:
+    async def list_checkpoints(self, tenant_id: str) -> list[Checkpoint]:
         c = t.audit_checkpoints.c
         statement = sa.select(t.audit_checkpoints).where(c.tenant_id == tenant_id).order_by(c.seq, c.id)
         return [
-            CheckpointRow(m["tenant_id"], m["seq"], m["hash"], m["at"], m["key_id"], m["signature"])
+            Checkpoint(m["tenant_id"], m["seq"], m["hash"], m["at"], m["key_id"], m["signature"])
             for m in (await self.run.execute(statement)).mappings()
         ]
 
