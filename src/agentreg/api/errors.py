@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,13 +16,19 @@ from starlette.requests import ClientDisconnect
 from agentreg.api.ratelimit import retry_after_header
 from agentreg.domain.errors import (
     AgentRegError,
+    Blocked,
     Conflict,
     FieldIssue,
     Forbidden,
+    GatesNotPassed,
+    Gone,
     Invalid,
     InvalidRequest,
+    InvalidTransition,
     Malformed,
+    NotAdmitted,
     NotFound,
+    PolicyDenied,
     PreconditionFailed,
     RateLimited,
     TooLarge,
@@ -37,7 +45,13 @@ ERRORS: dict[type[AgentRegError], tuple[int, str]] = {
     Unauthenticated: (401, "unauthenticated"),
     Forbidden: (403, "forbidden"),
     NotFound: (404, "not_found"),
+    PolicyDenied: (403, "policy_denied"),
+    Gone: (410, "gone"),
+    Blocked: (423, "blocked"),
     Unresolved: (409, "unresolved_ref"),
+    InvalidTransition: (409, "invalid_transition"),
+    GatesNotPassed: (409, "gates_not_passed"),
+    NotAdmitted: (409, "not_admitted"),
     Conflict: (409, "conflict"),
     PreconditionFailed: (412, "precondition_failed"),
     TooLarge: (413, "too_large"),
@@ -57,7 +71,11 @@ def status_and_code(error: AgentRegError) -> tuple[int, str]:
 
 
 def error_payload(
-    code: str, message: str, details: tuple[FieldIssue, ...] | list[FieldIssue], request_id: str | None
+    code: str,
+    message: str,
+    details: tuple[FieldIssue, ...] | list[FieldIssue],
+    request_id: str | None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, object]:
     return {
         "error": {
@@ -65,6 +83,7 @@ def error_payload(
             "message": message,
             "details": [{"field": d.field, "issue": d.issue} for d in details],
             "request_id": request_id,
+            **(extra or {}),
         }
     }
 
@@ -75,12 +94,15 @@ def error_headers(error: AgentRegError) -> dict[str, str]:
         return {"www-authenticate": 'Bearer realm="agentreg"'}
     if isinstance(error, RateLimited):
         return {"retry-after": retry_after_header(error.retry_after)}
+    if isinstance(error, Gone) and error.successor is not None:
+        return {"link": f'<{error.successor}>; rel="successor-version"'}
     return {}
 
 
 def error_body(error: AgentRegError, request_id: str | None) -> tuple[int, bytes]:
     status, code = status_and_code(error)
-    return status, json.dumps(error_payload(code, error.message, error.details, request_id)).encode()
+    payload = error_payload(code, error.message, error.details, request_id, error.extra)
+    return status, json.dumps(payload, default=str).encode()
 
 
 def request_id_of(request: Request) -> str | None:
@@ -94,7 +116,7 @@ def _json(status: int, payload: dict[str, object], headers: dict[str, str] | Non
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AgentRegError)
     status, code = status_and_code(exc)
-    payload = error_payload(code, exc.message, exc.details, request_id_of(request))
+    payload = error_payload(code, exc.message, exc.details, request_id_of(request), exc.extra)
     return _json(status, payload, error_headers(exc) or None)
 
 

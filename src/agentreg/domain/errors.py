@@ -5,6 +5,12 @@ AgentRegError
 ├── Invalid            parsed, but fails validation; carries field-level details
 ├── NotFound           no such object (or it belongs to a tenant the caller cannot see)
 ├── Conflict           the change contradicts stored state (same version, other content)
+│   ├── InvalidTransition  the lifecycle move is not allowed from the version's state
+│   ├── GatesNotPassed     a promotion's gates did not pass (the readiness report rides along)
+│   └── NotAdmitted        no version the selector picks is admitted in the environment
+├── Blocked            the version or resource is blocked (kill switch)
+├── Gone               the version is retired (or past its sunset); the successor is linked
+├── PolicyDenied       the tenant's governance policy refuses it (the decision rides along)
 ├── PreconditionFailed an If-Match precondition did not hold
 ├── TooLarge           the body exceeds the size limit
 ├── Unauthenticated    no or bad credentials
@@ -14,9 +20,9 @@ AgentRegError
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Self
+from typing import Any, Self
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +36,14 @@ class FieldIssue:
 class AgentRegError(Exception):
     """Base of every error agentreg raises on purpose."""
 
-    def __init__(self, message: str, details: Sequence[FieldIssue] = ()) -> None:
+    def __init__(
+        self, message: str, details: Sequence[FieldIssue] = (), extra: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details: tuple[FieldIssue, ...] = tuple(details)
+        # More of the answer, rendered into the error object beside code and message (e.g. "report").
+        self.extra: Mapping[str, Any] = extra or {}
 
 
 class Malformed(AgentRegError):
@@ -73,6 +83,34 @@ class Conflict(AgentRegError):
 
 class Unresolved(Conflict):
     """A ref in a stored spec cannot be resolved to a version now."""
+
+
+class InvalidTransition(Conflict):
+    """The lifecycle move is not allowed from the version's current state."""
+
+
+class GatesNotPassed(Conflict):
+    """A promotion's gates did not all pass; ``extra["report"]`` is the readiness report."""
+
+
+class NotAdmitted(Conflict):
+    """The environment's policy admits no version the selector picks; ``extra["decision"]`` says why."""
+
+
+class Blocked(AgentRegError):
+    """The version or its resource is blocked by a tenant admin."""
+
+
+class Gone(AgentRegError):
+    """The version is retired (or deprecated past its sunset); ``successor`` is a path to use instead."""
+
+    def __init__(self, message: str, successor: str | None = None) -> None:
+        super().__init__(message)
+        self.successor = successor
+
+
+class PolicyDenied(AgentRegError):
+    """The tenant's governance policy refuses the change; ``extra["decision"]`` lists the rules."""
 
 
 class PreconditionFailed(AgentRegError):

@@ -10,6 +10,17 @@ from typing import Protocol
 
 from agentreg.domain.auditchain import ChainedEvent, Checkpoint, jsonable
 from agentreg.domain.errors import FieldIssue
+from agentreg.store.evidence import EvidenceTx
+from agentreg.store.governance import GovernanceTx
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Who did something to an object, when, and why (a block, a redaction)."""
+
+    reason: str
+    at: datetime
+    by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +38,7 @@ class ResourceRow:
     version_count: int
     created_at: datetime
     updated_at: datetime
+    blocked: Mark | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +57,24 @@ class VersionRow:
     origin: str
     published_at: datetime
     published_by: str
+    state: str = "draft"
+    state_changed_at: datetime | None = None
+    state_before: str | None = None  # the state a deprecation left, restored by un-deprecating
+    successor: str | None = None
+    sunset: datetime | None = None
+    blocked: Mark | None = None
+    redacted: Mark | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionState:
+    """A version's lifecycle status as one write: state and deprecation together."""
+
+    state: str
+    changed_at: datetime
+    before: str | None = None
+    successor: str | None = None
+    sunset: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +92,7 @@ class NewVersion:
     published_at: datetime
     published_by: str
     refs: tuple[RefRow, ...] = field(default=())
+    state: str = "draft"
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +240,7 @@ class ResourceQuery:
     only_names: tuple[tuple[str, str], ...] | None = None
 
 
-class Tx(Protocol):
+class Tx(EvidenceTx, GovernanceTx, Protocol):
     """One open transaction. Every method runs inside it; the caller commits by leaving ``begin()``."""
 
     async def lock(self, key: str) -> None:
@@ -271,6 +302,12 @@ class Tx(Protocol):
     ) -> VersionRow | None: ...
     async def version_document(self, version_id: int) -> str: ...
     async def insert_version(self, new: NewVersion) -> VersionRow: ...
+
+    async def set_version_state(self, version_id: int, state: VersionState) -> None: ...
+    async def set_version_block(self, version_id: int, mark: Mark | None) -> None: ...
+    async def set_resource_block(self, resource_id: int, mark: Mark | None) -> None: ...
+    async def redact_version(self, version_id: int, document: str, mark: Mark) -> None:
+        """Replace the stored document (a leaked secret); digest, status and audit trail stay."""
 
     async def list_aliases(self, resource_id: int) -> list[AliasRow]: ...
     async def set_alias(

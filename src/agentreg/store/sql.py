@@ -26,6 +26,7 @@ from agentreg.store.interface import (
     AuditQuery,
     ChangeSignal,
     IdempotentResponse,
+    Mark,
     NamespaceRow,
     NewVersion,
     Readers,
@@ -34,8 +35,11 @@ from agentreg.store.interface import (
     StoredAuditEvent,
     TenantRow,
     VersionRow,
+    VersionState,
     chained,
 )
+from agentreg.store.sql_evidence import EvidenceSql
+from agentreg.store.sql_governance import GovernanceSql
 
 _VERSION_COLUMNS = [c for c in t.versions.c if c.name != "document"]
 _r, _v, _a, _n = t.resources.c, t.versions.c, t.aliases.c, t.namespaces.c
@@ -161,6 +165,13 @@ def _version_row(m: sa.RowMapping) -> VersionRow:
         origin=m["origin"],
         published_at=m["published_at"],
         published_by=m["published_by"],
+        state=m["state"],
+        state_changed_at=m["state_changed_at"],
+        state_before=m["state_before"],
+        successor=m["successor"],
+        sunset=m["sunset"],
+        blocked=mark_out(m["blocked"]),
+        redacted=mark_out(m["redacted"]),
     )
 
 
@@ -179,7 +190,21 @@ def _resource_row(m: sa.RowMapping) -> ResourceRow:
         version_count=m["version_count"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        blocked=mark_out(m["blocked"]),
     )
+
+
+def mark_in(mark: Mark | None) -> str | None:
+    if mark is None:
+        return None
+    return json.dumps({"reason": mark.reason, "at": mark.at.isoformat(), "by": mark.by})
+
+
+def mark_out(text: str | None) -> Mark | None:
+    if text is None:
+        return None
+    m = json.loads(text)
+    return Mark(m["reason"], datetime.fromisoformat(m["at"]), m["by"])
 
 
 def _api_key_row(m: sa.RowMapping) -> ApiKeyRow:
@@ -223,7 +248,7 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class SqlTx:
+class SqlTx(EvidenceSql, GovernanceSql):
     """A transaction on one connection; the store commits or rolls it back."""
 
     def __init__(self, run: Runner, store: SqlStore) -> None:
@@ -504,6 +529,8 @@ class SqlTx:
             "origin": new.origin,
             "published_at": new.published_at,
             "published_by": new.published_by,
+            "state": new.state,
+            "state_changed_at": new.published_at,
         }
         row = _version_row((await self.run.execute(INSERT_VERSION, values)).mappings().one())
         if new.refs:
@@ -521,6 +548,33 @@ class SqlTx:
             await self.run.execute(INSERT_REFS, refs)
         self.mark_changed()
         return row
+
+    async def set_version_state(self, version_id: int, state: VersionState) -> None:
+        values = {
+            "state": state.state,
+            "state_changed_at": state.changed_at,
+            "state_before": state.before,
+            "successor": state.successor,
+            "sunset": state.sunset,
+        }
+        await self.run.execute(sa.update(t.versions).where(_v.id == version_id).values(**values))
+        self.mark_changed()
+
+    async def set_version_block(self, version_id: int, mark: Mark | None) -> None:
+        await self.run.execute(sa.update(t.versions).where(_v.id == version_id).values(blocked=mark_in(mark)))
+        self.mark_changed()
+
+    async def set_resource_block(self, resource_id: int, mark: Mark | None) -> None:
+        await self.run.execute(
+            sa.update(t.resources).where(_r.id == resource_id).values(blocked=mark_in(mark))
+        )
+        self.mark_changed()
+
+    async def redact_version(self, version_id: int, document: str, mark: Mark) -> None:
+        await self.run.execute(
+            sa.update(t.versions).where(_v.id == version_id).values(document=document, redacted=mark_in(mark))
+        )
+        self.mark_changed()
 
     async def list_aliases(self, resource_id: int) -> list[AliasRow]:
         rows = await self.run.execute(LIST_ALIASES, {"resource_id": resource_id})

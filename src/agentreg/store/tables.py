@@ -71,6 +71,7 @@ resources = sa.Table(
     # Maintained on publish by domain.resolution.supersedes, so reads never scan every version.
     sa.Column("latest_version", sa.String(255), nullable=True),
     sa.Column("version_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("blocked", sa.Text(), nullable=True),  # JSON {reason, at, by}: every version is blocked
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("kind", "namespace", "name"),
@@ -115,6 +116,14 @@ versions = sa.Table(
     sa.Column("origin", sa.String(200), nullable=False),
     sa.Column("published_at", UTCDateTime(), nullable=False),
     sa.Column("published_by", sa.String(200), nullable=False),
+    # Lifecycle status: the one mutable part of a version (its document never changes, except by redaction).
+    sa.Column("state", sa.String(16), nullable=False, server_default="draft"),
+    sa.Column("state_changed_at", UTCDateTime(), nullable=True),
+    sa.Column("state_before", sa.String(16), nullable=True),  # the state a deprecation left (un-deprecate)
+    sa.Column("successor", sa.String(500), nullable=True),
+    sa.Column("sunset", UTCDateTime(), nullable=True),
+    sa.Column("blocked", sa.Text(), nullable=True),  # JSON {reason, at, by} while blocked
+    sa.Column("redacted", sa.Text(), nullable=True),  # JSON {reason, at, by} once redacted
     sa.UniqueConstraint("resource_id", "version"),
     sa.UniqueConstraint("resource_id", "semver_key"),
 )
@@ -248,4 +257,111 @@ idempotency_keys = sa.Table(
     sa.Column("headers", sa.Text(), nullable=False),
     sa.Column("body", sa.LargeBinary(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False, index=True),
+)
+
+
+def _version_fk() -> sa.Column[int]:
+    return sa.Column(
+        "version_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("versions.id"),
+        nullable=False,
+    )
+
+
+# --- evidence: immutable attestations about one version ----------------------------------------------
+
+evaluations = sa.Table(
+    "evaluations",
+    metadata,
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    _version_fk(),
+    sa.Column("suite", sa.String(200), nullable=False),
+    sa.Column("level", sa.String(20), nullable=False),
+    sa.Column("score", sa.Float(), nullable=True),
+    sa.Column("passed", sa.Boolean(), nullable=False),
+    sa.Column("metrics", sa.Text(), nullable=False, server_default="{}"),
+    sa.Column("report_url", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Index(None, "version_id", "id"),
+)
+
+scans = sa.Table(
+    "scans",
+    metadata,
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    _version_fk(),
+    sa.Column("scanner", sa.String(200), nullable=False),
+    sa.Column("findings", sa.Text(), nullable=False, server_default="[]"),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Index(None, "version_id", "id"),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column(
+        "version_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("versions.id"),
+        primary_key=True,
+    ),
+    sa.Column("target", sa.String(16), primary_key=True),  # the state approved for
+    sa.Column("approver", sa.String(200), primary_key=True),
+    sa.Column("roles", sa.Text(), nullable=False, server_default="[]"),
+    sa.Column("comment", sa.Text(), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Usage per (version, reporter, bucket): a report for the same key replaces the previous one (idempotent).
+usage_buckets = sa.Table(
+    "usage_buckets",
+    metadata,
+    sa.Column(
+        "version_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("versions.id"),
+        primary_key=True,
+    ),
+    sa.Column("reporter", sa.String(200), primary_key=True),
+    sa.Column("bucket_start", UTCDateTime(), primary_key=True),
+    sa.Column("bucket_seconds", sa.Integer(), nullable=False),
+    sa.Column("requests", sa.BigInteger(), nullable=False),
+    sa.Column("errors", sa.BigInteger(), nullable=False),
+    sa.Column("latency", sa.Text(), nullable=False),  # JSON counts per fixed bucket bound
+    sa.Column("callers", sa.LargeBinary(), nullable=False),  # HyperLogLog registers
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "version_id", "bucket_start"),
+)
+
+# --- governance: one policy document per tenant, every revision kept ----------------------------------
+
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("revision", sa.Integer(), primary_key=True),
+    sa.Column("document", sa.Text(), nullable=False),
+    sa.Column("digest", sa.String(71), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+)
+
+policy_exemptions = sa.Table(
+    "policy_exemptions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    sa.Column("resource", sa.String(500), nullable=False),
+    sa.Column("rules", sa.Text(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("approved_by", sa.String(200), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
 )
