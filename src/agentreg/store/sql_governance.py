@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -103,5 +103,5 @@ class GovernanceSql:
             .select_from(t.resources.outerjoin(t.versions, v.resource_id == r.id))
             .where(r.namespace == namespace)
         )
-        resources, versions = (await self.run.execute(statement)).mappings().one().values()
-        return int(resources), int(versions)
+        counts: Any = (await self.run.execute(statement)).one()
+        return int(counts[0]), int(counts[1])
