@@ -17,6 +17,7 @@ from agentreg.api.ratelimit import retry_after_header
 from agentreg.domain.errors import (
     AgentRegError,
     Blocked,
+    BreakingChange,
     Conflict,
     FieldIssue,
     Forbidden,
@@ -58,6 +59,7 @@ ERRORS: dict[type[AgentRegError], tuple[int, str]] = {
     Unsupported: (415, "unsupported_media_type"),
     RateLimited: (429, "rate_limited"),
     InvalidRequest: (422, "invalid_request"),
+    BreakingChange: (422, "breaking_change"),
     Invalid: (422, "invalid_document"),
 }
 _HTTP_CODES = {400: "malformed", 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable"}

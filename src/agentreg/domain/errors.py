@@ -3,6 +3,7 @@
 AgentRegError
 ├── Malformed          the request body cannot be parsed at all (bad JSON/YAML, wrong media type)
 ├── Invalid            parsed, but fails validation; carries field-level details
+│   └── BreakingChange     a breaking change without a major version bump (tenant policy refuses it)
 ├── NotFound           no such object (or it belongs to a tenant the caller cannot see)
 ├── Conflict           the change contradicts stored state (same version, other content)
 │   ├── InvalidTransition  the lifecycle move is not allowed from the version's state
@@ -63,6 +64,10 @@ class Invalid(AgentRegError):
         first = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return cls(f"{first.field or '/'}: {first.issue}{more}", problems)
+
+
+class BreakingChange(Invalid):
+    """A version breaks compatibility with the previous one of its major; ``details`` names each change."""
 
 
 class InvalidRequest(Invalid):

@@ -138,6 +138,28 @@ async def view_version(
     return VersionView(resource, version, await tx.version_document(version.id))
 
 
+async def exact_version(tx: Tx, resource: ResourceRow, text: str) -> VersionRow:
+    """The version ``text`` names exactly (lifecycle moves and evidence name one version, never a range)."""
+    selector = request_selector(text)
+    if selector.type not in (SelectorType.EXACT, SelectorType.LITERAL):
+        raise InvalidRequest.at("/version", "name an exact version here, not a range, an alias or 'latest'")
+    return await select_version(tx, resource, selector)
+
+
+async def version_of(
+    tx: Tx, actor: Principal, kind: Kind, namespace: str, name: str, version: str, action: Action
+) -> tuple[ResourceRow, VersionRow]:
+    """A visible resource and one exact version of it, authorized for ``action`` (404 if unseen, 403 if not
+    allowed)."""
+    resource = await find_resource(tx, actor, kind, namespace, name, action)
+    return resource, await exact_version(tx, resource, version)
+
+
+def version_path(resource: ResourceRow, version: str) -> str:
+    """``kind/namespace/name@version``: how audit events and reports name a version."""
+    return f"{resource.kind}/{resource.namespace}/{resource.name}@{version}"
+
+
 def request_selector(text: str) -> Selector:
     """A selector from a request path: a bad one is a bad request, not a bad document."""
     try:
