@@ -113,12 +113,12 @@ async def test_an_unexpected_failure_is_a_500_envelope_not_a_crash(
     api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The store is made to fail at its boundary to observe the fast lane's catch-all."""
-    from agentreg.services import catalog
+    from agentreg.services import selection
 
     async def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("database exploded")
 
-    monkeypatch.setattr(catalog, "get_version", broken)
+    monkeypatch.setattr(selection, "get_version", broken)
     response = await api.get("/v1/skills/com.acme/triage/versions/1.0.0", headers={"x-request-id": "boom-1"})
     assert response.status_code == 500
     assert response.json()["error"] == {

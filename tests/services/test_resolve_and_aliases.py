@@ -7,7 +7,7 @@ import pytest
 from agentreg.domain.errors import Invalid, NotFound, PreconditionFailed, Unresolved
 from agentreg.domain.kinds import Kind
 from agentreg.domain.principals import ANONYMOUS as ME
-from agentreg.services import aliases, catalog, resolve
+from agentreg.services import aliases, resolve, selection
 from agentreg.services.publish import publish
 from agentreg.store.interface import AuditQuery
 from agentreg.store.sql import SqlStore
@@ -23,7 +23,7 @@ async def test_selectors_pick_the_right_version(store: SqlStore) -> None:
     await publish_all(
         store, *(f.skill(version=v) for v in ["1.0.0", "1.2.0", "1.2.7", "2.0.0-rc.1", "1.3.0-beta.1"])
     )
-    pick = lambda s: catalog.get_version(store, ME, Kind.SKILL, "com.acme", "triage", s)  # noqa: E731
+    pick = lambda s: selection.get_version(store, ME, Kind.SKILL, "com.acme", "triage", s)  # noqa: E731
     assert (await pick("latest")).version.version == "1.2.7"
     assert (await pick("~1.2.0")).version.version == "1.2.7"
     assert (await pick("1.0.0")).version.version == "1.0.0"
@@ -36,7 +36,7 @@ async def test_alias_moves_and_respects_if_match(store: SqlStore) -> None:
     await publish_all(store, f.skill(version="1.0.0"), f.skill(version="1.1.0"))
     await aliases.set_alias(store, ME, Kind.SKILL, "com.acme", "triage", "stable", "1.0.0")
     assert (
-        await catalog.get_version(store, ME, Kind.SKILL, "com.acme", "triage", "stable")
+        await selection.get_version(store, ME, Kind.SKILL, "com.acme", "triage", "stable")
     ).version.version == "1.0.0"
     with pytest.raises(PreconditionFailed):
         await aliases.set_alias(
@@ -44,11 +44,11 @@ async def test_alias_moves_and_respects_if_match(store: SqlStore) -> None:
         )
     await aliases.set_alias(store, ME, Kind.SKILL, "com.acme", "triage", "stable", "1.1.0", if_match="1.0.0")
     assert (
-        await catalog.get_version(store, ME, Kind.SKILL, "com.acme", "triage", "stable")
+        await selection.get_version(store, ME, Kind.SKILL, "com.acme", "triage", "stable")
     ).version.version == "1.1.0"
     await aliases.delete_alias(store, ME, Kind.SKILL, "com.acme", "triage", "stable")
     with pytest.raises(NotFound):
-        await catalog.get_version(store, ME, Kind.SKILL, "com.acme", "triage", "stable")
+        await selection.get_version(store, ME, Kind.SKILL, "com.acme", "triage", "stable")
     async with store.read() as tx:
         actions = [e.event.action for e in await tx.list_audit(AuditQuery("default", limit=10))]
     assert actions == ["version.publish", "version.publish", "alias.set", "alias.set", "alias.delete"]

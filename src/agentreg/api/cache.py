@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from agentreg.domain.errors import AgentRegError
@@ -21,7 +21,7 @@ class CachedResponse:
     headers: tuple[tuple[bytes, bytes], ...]
     etag: bytes | None
     token: int
-    expires_at: float | None = None  # monotonic time; for answers that depend on the clock
+    expires_at: float | None = None  # on the cache's clock; for answers that change with time alone
     error: AgentRegError | None = None  # rendered per request, so the body carries that request's id
     not_modified_headers: tuple[tuple[bytes, bytes], ...] = ()
 
@@ -29,9 +29,15 @@ class CachedResponse:
 class ResponseCache:
     """LRU bounded by entries and by bytes; a body larger than a sixteenth of the byte budget is not kept."""
 
-    def __init__(self, max_entries: int, max_bytes: int = 256 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        max_entries: int,
+        max_bytes: int = 256 * 1024 * 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
+        self.clock = clock
         self.bytes = 0
         self._entries: OrderedDict[Hashable, CachedResponse] = OrderedDict()
 
@@ -39,7 +45,7 @@ class ResponseCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.token != token or (entry.expires_at is not None and entry.expires_at <= time.monotonic()):
+        if entry.token != token or (entry.expires_at is not None and entry.expires_at <= self.clock()):
             self._drop(key)
             return None
         self._entries.move_to_end(key)

@@ -1,9 +1,9 @@
 """The hot read paths as a lean ASGI app in front of FastAPI, answering from an invalidated cache.
 
-Served here (GET/HEAD, no query string):
+Served here (GET/HEAD, no query string but ``environment=``):
     /v1/{plural}/{namespace}/{name}/versions/{selector}
     /v1/agents/{namespace}/{name}/versions/{selector}/resolved
-Everything else, including these paths with query parameters, goes to FastAPI. On a miss the same
+Everything else, including these paths with other query parameters, goes to FastAPI. On a miss the same
 service functions and renderers as the FastAPI routes compute the answer, so both lanes agree byte for
 byte; authentication and tenant scoping go through the same ``authenticate``.
 """
@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from typing import Any
 
@@ -25,9 +26,10 @@ from agentreg.api.errors import error_body, error_headers
 from agentreg.api.headers import HSTS, SECURITY_HEADERS
 from agentreg.api.metrics import Metrics
 from agentreg.api.observe import MAX_REQUEST_ID
-from agentreg.domain.errors import AgentRegError, NotFound, Unresolved
+from agentreg.domain.errors import AgentRegError, Blocked, Gone, NotAdmitted, NotFound, Unresolved
 from agentreg.domain.kinds import Kind, kind_from_plural
-from agentreg.services import catalog, resolve
+from agentreg.services import clock, resolve, selection
+from agentreg.services.selection import Reading
 from agentreg.services.views import VersionView
 from agentreg.store.interface import Store
 
@@ -37,7 +39,8 @@ _SECURE = (*SECURITY_HEADERS, HSTS)
 _JSON = (b"content-type", b"application/json")
 _NO_CACHE = (b"cache-control", b"no-cache")
 # Answers that are the same for every caller of a tenant and safe to remember until the next change.
-_CACHEABLE_ERRORS = (NotFound, Unresolved)
+_CACHEABLE_ERRORS = (NotFound, Unresolved, Blocked, Gone, NotAdmitted)
+_ENVIRONMENT = re.compile(rb"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _INTERNAL = AgentRegError("internal server error")
 log = logging.getLogger("agentreg.api")
 
@@ -85,15 +88,20 @@ class FastLane:
         self.store = store
         self.authenticator = authenticator
         self.metrics = metrics
-        self.cache = ResponseCache(max_entries, max_bytes)
+        self.cache = ResponseCache(max_entries, max_bytes, clock=clock.timestamp)
         self._seq = 0
         self._prefix = os.urandom(4).hex()
         self._version_stats = metrics.route("GET", VERSION_ROUTE)
         self._resolved_stats = metrics.route("GET", RESOLVED_ROUTE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or scope["query_string"]:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             return await self.app(scope, receive, send)
+        environment = None
+        if scope["query_string"]:
+            environment = _environment_only(scope["query_string"])
+            if environment is None:
+                return await self.app(scope, receive, send)
         parts = scope["path"].split("/")
         # ["", "v1", plural, namespace, name, "versions", selector(, "resolved")]
         if len(parts) not in (7, 8) or parts[1] != "v1" or parts[5] != "versions" or not parts[6]:
@@ -104,10 +112,18 @@ class FastLane:
         kind = kind_from_plural(parts[2])
         if kind is None:
             return await self.app(scope, receive, send)
-        await self._serve(scope, send, kind, parts[3], parts[4], parts[6], resolved)
+        await self._serve(scope, send, kind, parts[3], parts[4], parts[6], resolved, environment)
 
     async def _serve(
-        self, scope: Scope, send: Send, kind: Kind, namespace: str, name: str, selector: str, resolved: bool
+        self,
+        scope: Scope,
+        send: Send,
+        kind: Kind,
+        namespace: str,
+        name: str,
+        selector: str,
+        resolved: bool,
+        environment: str | None,
     ) -> None:
         started = time.perf_counter()
         authorization = if_none_match = request_id = None
@@ -128,13 +144,15 @@ class FastLane:
         except AgentRegError as exc:
             request_id = request_id or self._next_id()
             return await self._send_error(scope, send, exc, request_id, resolved, started)
-        key = (actor.cache_key, kind, namespace, name, selector, resolved)
+        key = (actor.cache_key, kind, namespace, name, selector, resolved, environment)
         token = self.store.changes.token()
         entry = self.cache.get(key, token)
         if entry is None:
             self.metrics.cache_misses += 1
             try:
-                entry = await self._compute(actor, kind, namespace, name, selector, resolved, token)
+                entry = await self._compute(
+                    actor, kind, namespace, name, selector, resolved, environment, token
+                )
             except Exception:
                 # Same contract as FastAPI's catch-all: log it, answer the envelope, never leak internals.
                 log.exception("unhandled error in the fast lane")
@@ -188,23 +206,60 @@ class FastLane:
         return f"{self._prefix}-{self._seq}".encode()
 
     async def _compute(
-        self, actor: Any, kind: Kind, namespace: str, name: str, selector: str, resolved: bool, token: int
+        self,
+        actor: Any,
+        kind: Kind,
+        namespace: str,
+        name: str,
+        selector: str,
+        resolved: bool,
+        environment: str | None,
+        token: int,
     ) -> CachedResponse:
+        reading = Reading(environment=environment)
         try:
             if resolved:
-                view = await resolve.resolve_agent(self.store, actor, namespace, name, selector)
-                body = render.resolved_out(view).model_dump_json().encode()
+                resolved_view = await resolve.resolve_agent(
+                    self.store, actor, namespace, name, selector, reading
+                )
+                body = render.resolved_out(resolved_view).model_dump_json().encode()
                 etag = body_etag(body)
+                lifecycle = render.version_headers(resolved_view.root)
             else:
-                version = await catalog.get_version(self.store, actor, kind, namespace, name, selector)
-                body = render.version_out(version).model_dump_json().encode()
-                etag = version_etag(version)
+                view = await selection.get_version(
+                    self.store, actor, kind, namespace, name, selector, reading
+                )
+                body = render.version_out(view).model_dump_json().encode()
+                etag = version_etag(view)
+                lifecycle = render.version_headers(view)
         except AgentRegError as exc:
             # Only answers that hold until the next change may be cached; others get a token never seen.
             cached_token = token if isinstance(exc, _CACHEABLE_ERRORS) else -1
-            return CachedResponse(0, b"", (_JSON, _NO_CACHE), None, cached_token, error=exc)
+            error_extra = tuple((k.encode(), v.encode()) for k, v in error_headers(exc).items())
+            return CachedResponse(
+                0, b"", (_JSON, _NO_CACHE, *error_extra), None, cached_token, _expiry(reading), error=exc
+            )
         encoded = etag.encode()
-        headers = (_JSON, _NO_CACHE, (b"etag", encoded), (b"content-length", str(len(body)).encode()))
+        extra = tuple((k.encode(), v.encode("latin-1")) for k, v in lifecycle)
+        headers = (_JSON, _NO_CACHE, (b"etag", encoded), (b"content-length", str(len(body)).encode()), *extra)
         return CachedResponse(
-            200, body, headers, encoded, token, not_modified_headers=(_NO_CACHE, (b"etag", encoded))
+            200,
+            body,
+            headers,
+            encoded,
+            token,
+            _expiry(reading),
+            not_modified_headers=(_NO_CACHE, (b"etag", encoded), *extra),
         )
+
+
+def _expiry(reading: Reading) -> float | None:
+    return reading.valid_until.timestamp() if reading.valid_until is not None else None
+
+
+def _environment_only(query: bytes) -> str | None:
+    """The environment when the query string is exactly ``environment=<name>`` (a plain name), else None."""
+    key, sep, value = query.partition(b"=")
+    if key != b"environment" or not sep or not _ENVIRONMENT.fullmatch(value):
+        return None
+    return value.decode()

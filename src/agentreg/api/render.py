@@ -2,35 +2,70 @@
 
 from __future__ import annotations
 
+from email.utils import format_datetime
+
 from agentreg.api import schemas as s
 from agentreg.api.errors import status_and_code
 from agentreg.domain.errors import AgentRegError, FieldIssue
 from agentreg.services.publish import ApplyResult
 from agentreg.services.resolve import RefResolution
+from agentreg.services.selection import successor_path
 from agentreg.services.views import Dependency, PublishOutcome, ResolvedView, ResourceView, VersionView
-from agentreg.store.interface import AliasRow, VersionRow
+from agentreg.store.interface import AliasRow, Mark, ResourceRow, VersionRow
 
 
 def issues(items: tuple[FieldIssue, ...] | list[FieldIssue]) -> list[s.Issue]:
     return [s.Issue(field=i.field, issue=i.issue) for i in items]
 
 
-def status(version: VersionRow) -> s.VersionStatus:
+def mark(value: Mark | None) -> s.MarkOut | None:
+    return s.MarkOut(reason=value.reason, at=value.at, by=value.by) if value is not None else None
+
+
+def status(version: VersionRow, resource: ResourceRow | None = None) -> s.VersionStatus:
+    """A version's status; a blocked resource blocks each of its versions."""
+    block = version.blocked or (resource.blocked if resource is not None else None)
+    deprecation = None
+    if version.state == "deprecated":
+        deprecation = s.DeprecationOut(
+            since=version.state_changed_at, successor=version.successor, sunset=version.sunset
+        )
     return s.VersionStatus(
         digest=version.digest,
         publishedAt=version.published_at,
         publishedBy=version.published_by,
         origin=version.origin,
         warnings=issues(version.warnings),
+        state=version.state,  # type: ignore[arg-type]
+        stateChangedAt=version.state_changed_at,
+        blocked=block is not None,
+        block=mark(block),
+        deprecation=deprecation,
+        redacted=mark(version.redacted),
     )
 
 
-def version_summary(version: VersionRow) -> s.VersionSummary:
-    return s.VersionSummary(version=version.version, title=version.title, status=status(version))
+def version_summary(version: VersionRow, resource: ResourceRow | None = None) -> s.VersionSummary:
+    return s.VersionSummary(version=version.version, title=version.title, status=status(version, resource))
 
 
 def version_out(view: VersionView) -> s.VersionOut:
-    return s.VersionOut(document=view.document, status=status(view.version))
+    return s.VersionOut(document=view.document, status=status(view.version, view.resource))
+
+
+def version_headers(view: VersionView) -> list[tuple[str, str]]:
+    """Deprecation (RFC 9745), Sunset (RFC 8594) and the successor link for a deprecated version."""
+    version = view.version
+    if version.state != "deprecated":
+        return []
+    since = version.state_changed_at or version.published_at
+    headers = [("deprecation", f"@{int(since.timestamp())}")]
+    if version.sunset is not None:
+        headers.append(("sunset", format_datetime(version.sunset, usegmt=True)))
+    successor = successor_path(view.resource, version.successor)
+    if successor is not None:
+        headers.append(("link", f'<{successor}>; rel="successor-version"'))
+    return headers
 
 
 def resource_out(view: ResourceView) -> s.ResourceOut:
@@ -43,9 +78,10 @@ def resource_out(view: ResourceView) -> s.ResourceOut:
         description=r.description,
         labels=r.labels,
         annotations=r.annotations,
-        latest=version_summary(view.latest) if view.latest else None,
+        latest=version_summary(view.latest, r) if view.latest else None,
         versionCount=view.version_count,
         aliases={a.alias: a.version for a in view.aliases},
+        blocked=mark(r.blocked),
         createdAt=r.created_at,
         updatedAt=r.updated_at,
     )
@@ -55,7 +91,7 @@ def publish_out(outcome: PublishOutcome) -> s.PublishOut:
     return s.PublishOut(
         result="created" if outcome.result == "created" else "unchanged",
         document=outcome.view.document,
-        status=status(outcome.view.version),
+        status=status(outcome.view.version, outcome.view.resource),
         warnings=issues(outcome.warnings),
     )
 
@@ -94,7 +130,7 @@ def _dependency(dep: Dependency) -> s.DependencyOut:
         name=r.name,
         version=dep.view.version.version,
         document=dep.view.document,
-        status=status(dep.view.version),
+        status=status(dep.view.version, dep.view.resource),
         dependencies=[_dependency(d) for d in dep.dependencies],
     )
 
@@ -102,7 +138,7 @@ def _dependency(dep: Dependency) -> s.DependencyOut:
 def resolved_out(view: ResolvedView) -> s.ResolvedOut:
     return s.ResolvedOut(
         document=view.root.document,
-        status=status(view.root.version),
+        status=status(view.root.version, view.root.resource),
         dependencies=[_dependency(d) for d in view.dependencies],
     )
 
@@ -119,5 +155,5 @@ def resolve_item(item: RefResolution, request_id: str | None) -> s.ResolveItemOu
         name=r.name,
         version=item.view.version.version,
         document=item.view.document,
-        status=status(item.view.version),
+        status=status(item.view.version, item.view.resource),
     )

@@ -13,11 +13,19 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def json_model(request: Request, model: BaseModel, *, status: int = 200, etag: str | None = None) -> Response:
+def json_model(
+    request: Request,
+    model: BaseModel,
+    *,
+    status: int = 200,
+    etag: str | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> Response:
     body = model.model_dump_json().encode()
     if etag is None and request.method in ("GET", "HEAD"):
         etag = body_etag(body)
-    headers = {"cache-control": "no-cache"}
+    headers = dict(headers or ())
+    headers["cache-control"] = "no-cache"
     if etag is not None:
         headers["etag"] = etag
         if status == 200 and etag_matches(request.headers.get("if-none-match"), etag):

@@ -28,6 +28,18 @@ class ErrorOut(Wire):
     error: ErrorInfo
 
 
+class MarkOut(Wire):
+    reason: str
+    at: datetime
+    by: str
+
+
+class DeprecationOut(Wire):
+    since: datetime | None = None
+    successor: str | None = Field(default=None, description="a version of this resource, or a full ref")
+    sunset: datetime | None = None
+
+
 class VersionStatus(Wire):
     digest: str = Field(
         description="sha256 over the canonical JSON (RFC 8785) of apiVersion, kind, identity, spec"
@@ -36,6 +48,12 @@ class VersionStatus(Wire):
     publishedBy: str
     origin: str
     warnings: list[Issue] = []
+    state: Literal["draft", "experimental", "certified", "deprecated", "retired"] = "draft"
+    stateChangedAt: datetime | None = None
+    blocked: bool = False
+    block: MarkOut | None = Field(default=None, description="who blocked it (or its resource), when and why")
+    deprecation: DeprecationOut | None = None
+    redacted: MarkOut | None = None
 
 
 class VersionOut(Wire):
@@ -67,6 +85,7 @@ class ResourceOut(Wire):
     latest: VersionSummary | None
     versionCount: int
     aliases: dict[str, str] = {}
+    blocked: MarkOut | None = None
     createdAt: datetime
     updatedAt: datetime
 

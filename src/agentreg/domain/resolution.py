@@ -96,3 +96,33 @@ def select(items: Sequence[V], aliases: Mapping[str, str], selector: Selector) -
                 best = (semver, item)
         return best[1] if best is not None else None
     return None
+
+
+def preference(items: Sequence[V], selector: Selector) -> list[V]:
+    """The versions a ``latest`` or range selector may pick, best first.
+
+    ``latest``: releases (highest first), then pre-releases, then non-SemVer versions (newest first), so the
+    first is ``latest(items)``; a range: the versions it is satisfied by, highest first. Resolution takes the
+    first one the lifecycle and the environment admit.
+    """
+    if selector.type == SelectorType.LATEST:
+        releases: list[tuple[SemVer, V]] = []
+        pre: list[tuple[SemVer, V]] = []
+        literal: list[V] = []
+        for item in items:
+            semver = parse_semver(item.version)
+            if semver is None:
+                literal.append(item)
+            else:
+                (pre if semver.is_prerelease else releases).append((semver, item))
+        ranked = sorted(releases, key=lambda p: (p[0], p[1].id), reverse=True)
+        ranked += sorted(pre, key=lambda p: (p[0], p[1].id), reverse=True)
+        return [i for _, i in ranked] + sorted(literal, key=lambda i: i.id, reverse=True)
+    if selector.type == SelectorType.RANGE:
+        wanted = parse_range(selector.text)
+        matching = [
+            (s, i) for i in items if (s := parse_semver(i.version)) is not None and wanted.satisfied_by(s)
+        ]
+        return [i for _, i in sorted(matching, key=lambda p: (p[0], p[1].id), reverse=True)]
+    chosen = select(items, {}, selector)
+    return [chosen] if chosen is not None else []

@@ -14,7 +14,7 @@ from agentreg.domain.names import NAMESPACE_RE, Selector, SelectorType, parse_se
 from agentreg.domain.permissions import Action
 from agentreg.domain.principals import Principal
 from agentreg.services.access import readers, visible_resource
-from agentreg.services.views import ResourceView, VersionView
+from agentreg.services.views import ResourceView
 from agentreg.store.interface import ResourceQuery, ResourceRow, Store, Tx, VersionRow
 
 
@@ -130,14 +130,6 @@ async def select_version(tx: Tx, resource: ResourceRow, selector: Selector) -> V
     return chosen
 
 
-async def view_version(
-    tx: Tx, actor: Principal, kind: Kind, namespace: str, name: str, selector: Selector
-) -> VersionView:
-    resource = await find_resource(tx, actor, kind, namespace, name)
-    version = await select_version(tx, resource, selector)
-    return VersionView(resource, version, await tx.version_document(version.id))
-
-
 async def exact_version(tx: Tx, resource: ResourceRow, text: str) -> VersionRow:
     """The version ``text`` names exactly (lifecycle moves and evidence name one version, never a range)."""
     selector = request_selector(text)
@@ -166,11 +158,3 @@ def request_selector(text: str) -> Selector:
         return parse_selector(text, "/selector")
     except Invalid as exc:
         raise InvalidRequest(exc.message, exc.details) from None
-
-
-async def get_version(
-    store: Store, actor: Principal, kind: Kind, namespace: str, name: str, selector_text: str
-) -> VersionView:
-    selector = request_selector(selector_text)
-    async with store.read(readers=readers(actor)) as tx:
-        return await view_version(tx, actor, kind, namespace, name, selector)

@@ -11,7 +11,8 @@ from agentreg.domain.names import Ref, parse_ref
 from agentreg.domain.principals import Principal
 from agentreg.domain.specs import config_refs
 from agentreg.services.access import readers
-from agentreg.services.catalog import request_selector, view_version
+from agentreg.services.catalog import request_selector
+from agentreg.services.selection import Reading, view_version
 from agentreg.services.views import Dependency, ResolvedView, VersionView
 from agentreg.store.interface import Store, Tx
 
@@ -22,12 +23,20 @@ MAX_NODES = 200
 
 
 async def resolve_agent(
-    store: Store, actor: Principal, namespace: str, name: str, selector_text: str
+    store: Store,
+    actor: Principal,
+    namespace: str,
+    name: str,
+    selector_text: str,
+    reading: Reading | None = None,
 ) -> ResolvedView:
+    """The agent's version and every ref in its config, each resolved as ``reading`` says (its environment:
+    the active config of the agent there)."""
     selector = request_selector(selector_text)
+    reading = reading or Reading()
     async with store.read(readers=readers(actor)) as tx:
-        root = await view_version(tx, actor, Kind.AGENT, namespace, name, selector)
-        walk = _Walk(tx, actor)
+        root = await view_version(tx, actor, Kind.AGENT, namespace, name, selector, reading)
+        walk = _Walk(tx, actor, reading)
         dependencies = await walk.dependencies(root, visiting=frozenset({_key(root)}), depth=0)
     return ResolvedView(root, dependencies)
 
@@ -40,9 +49,10 @@ def _key(view: VersionView) -> tuple[str, str, str, str]:
 class _Walk:
     """One resolution: each ref is looked up once, and the answer has at most MAX_NODES dependencies."""
 
-    def __init__(self, tx: Tx, actor: Principal) -> None:
+    def __init__(self, tx: Tx, actor: Principal, reading: Reading) -> None:
         self.tx = tx
         self.actor = actor
+        self.reading = reading
         self.seen: dict[str, VersionView] = {}
         self.nodes = 0
 
@@ -51,7 +61,7 @@ class _Walk:
         if key not in self.seen:
             assert ref.kind is not None
             self.seen[key] = await view_version(
-                self.tx, self.actor, ref.kind, ref.namespace, ref.name, ref.selector
+                self.tx, self.actor, ref.kind, ref.namespace, ref.name, ref.selector, self.reading
             )
         return self.seen[key]
 
@@ -99,12 +109,13 @@ async def resolve_refs(store: Store, actor: Principal, refs: Sequence[str]) -> l
     if len(refs) > MAX_BATCH:
         raise Invalid.at("/refs", f"at most {MAX_BATCH} refs per request")
     results: list[RefResolution] = []
+    reading = Reading()
     async with store.read(readers=readers(actor)) as tx:
         for i, text in enumerate(refs):
             try:
                 ref = _with_kind(parse_ref(text, f"/refs/{i}"), i)
                 view = await view_version(
-                    tx, actor, ref.kind or Kind.AGENT, ref.namespace, ref.name, ref.selector
+                    tx, actor, ref.kind or Kind.AGENT, ref.namespace, ref.name, ref.selector, reading
                 )
             except AgentRegError as exc:
                 results.append(RefResolution(text, error=exc))

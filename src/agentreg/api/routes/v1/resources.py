@@ -11,7 +11,19 @@ from agentreg.api.bodies import json_object, one_document
 from agentreg.api.deps import ActorDep, KindDep, NamePath, NamespacePath, SelectorPath, StoreDep
 from agentreg.api.fastlane import version_etag
 from agentreg.api.responses import ERROR_RESPONSES, json_model
-from agentreg.services import catalog, publish, resolve, resources
+from agentreg.services import catalog, publish, resolve, resources, selection
+from agentreg.services.selection import Reading
+
+EnvironmentQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+        description="resolve among the versions this environment's policy admits",
+    ),
+]
+IncludeBlockedQuery = Annotated[
+    bool, Query(description="read a blocked version (needs lifecycle.admin in the owning tenant)")
+]
 
 router = APIRouter(prefix="/v1", tags=["catalog"], responses=ERROR_RESPONSES)
 
@@ -116,7 +128,7 @@ async def list_versions(
         kind=resource.kind,
         namespace=resource.namespace,
         name=resource.name,
-        items=[render.version_summary(v) for v in versions],
+        items=[render.version_summary(v, resource) for v in versions],
     )
     return json_model(request, out)
 
@@ -134,9 +146,14 @@ async def get_version(
     selector: SelectorPath,
     store: StoreDep,
     actor: ActorDep,
+    environment: EnvironmentQuery = None,
+    includeBlocked: IncludeBlockedQuery = False,
 ) -> Response:
-    view = await catalog.get_version(store, actor, kind, namespace, name, selector)
-    return json_model(request, render.version_out(view), etag=version_etag(view))
+    reading = Reading(environment=environment, include_blocked=includeBlocked)
+    view = await selection.get_version(store, actor, kind, namespace, name, selector, reading)
+    return json_model(
+        request, render.version_out(view), etag=version_etag(view), headers=render.version_headers(view)
+    )
 
 
 @router.get(
@@ -151,6 +168,9 @@ async def get_resolved(
     selector: SelectorPath,
     store: StoreDep,
     actor: ActorDep,
+    environment: EnvironmentQuery = None,
+    includeBlocked: IncludeBlockedQuery = False,
 ) -> Response:
-    view = await resolve.resolve_agent(store, actor, namespace, name, selector)
-    return json_model(request, render.resolved_out(view))
+    reading = Reading(environment=environment, include_blocked=includeBlocked)
+    view = await resolve.resolve_agent(store, actor, namespace, name, selector, reading)
+    return json_model(request, render.resolved_out(view), headers=render.version_headers(view.root))

@@ -1,0 +1,279 @@
+"""Lifecycle moves on a version (promote, deprecate, retire, block ...), readiness, approvals, the resource
+kill switch, and the governance check."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from agentreg.api import render
+from agentreg.api import schemas_lifecycle as sl
+from agentreg.api.bodies import strict_json
+from agentreg.api.deps import ActorDep, KindDep, NamePath, NamespacePath, StoreDep
+from agentreg.api.fastlane import version_etag
+from agentreg.api.responses import ERROR_RESPONSES, json_model
+from agentreg.services import lifecycle, selection
+from agentreg.services.views import VersionView
+from agentreg.store.evidence import ApprovalRow
+
+router = APIRouter(prefix="/v1", tags=["lifecycle"], responses=ERROR_RESPONSES)
+VERSION = "/{plural}/{namespace}/{name}/versions/{version}"
+VersionPath = Annotated[str, "exact version"]
+
+
+def _version(request: Request, view: VersionView) -> Response:
+    return json_model(
+        request, render.version_out(view), etag=version_etag(view), headers=render.version_headers(view)
+    )
+
+
+def _approval(row: ApprovalRow) -> sl.ApprovalOut:
+    return sl.ApprovalOut(
+        target=row.target,  # type: ignore[arg-type]
+        approver=row.approver,
+        roles=list(row.roles),
+        comment=row.comment,
+        createdAt=row.created_at,
+    )
+
+
+@router.get(f"{VERSION}/readiness", response_model=sl.ReadinessOut, summary="Every gate of the next tier")
+async def readiness(
+    request: Request,
+    kind: KindDep,
+    namespace: NamespacePath,
+    name: NamePath,
+    version: str,
+    store: StoreDep,
+    actor: ActorDep,
+    to: Annotated[str | None, Query(description="experimental or certified (default: the next tier)")] = None,
+) -> Response:
+    report = await lifecycle.get_readiness(store, actor, kind, namespace, name, version, to)
+    return json_model(request, sl.ReadinessOut.model_validate(lifecycle.report_json(report)))
+
+
+@router.post(
+    f"{VERSION}/promote",
+    response_model=sl.PromoteOut,
+    summary="Promote one tier (409 gates_not_passed with error.report when a gate fails)",
+)
+async def promote(
+    request: Request,
+    kind: KindDep,
+    namespace: NamespacePath,
+    name: NamePath,
+    version: str,
+    store: StoreDep,
+    actor: ActorDep,
+) -> Response:
+    body = await strict_json(request, sl.PromoteIn)
+    view, report = await lifecycle.promote(
+        store,
+        actor,
+        kind,
+        namespace,
+        name,
+        version,
+        to=body.to,
+        reason=body.reason,
+        fast_track=body.fastTrack,
+    )
+    out = render.version_out(view)
+    promoted = sl.PromoteOut(
+        document=out.document,
+        status=out.status,
+        report=sl.ReadinessOut.model_validate(lifecycle.report_json(report)),
+    )
+    return json_model(request, promoted, etag=version_etag(view))
+
+
+@router.post(f"{VERSION}/deprecate", summary="Deprecate, naming a successor and a sunset")
+async def deprecate(
+    request: Request,
+    kind: KindDep,
+    namespace: NamespacePath,
+    name: NamePath,
+    version: str,
+    store: StoreDep,
+    actor: ActorDep,
+) -> Response:
+    body = await strict_json(request, sl.DeprecateIn)
+    view = await lifecycle.deprecate(
+        store,
+        actor,
+        kind,
+        namespace,
+        name,
+        version,
+        reason=body.reason,
+        successor=body.successor,
+        sunset=body.sunset,
+    )
+    return _version(request, view)
+
+
+@router.post(f"{VERSION}/undeprecate", summary="Return a deprecated version to the state it left")
+async def undeprecate(
+    request: Request,
+    kind: KindDep,
+    namespace: NamespacePath,
+    name: NamePath,
+    version: str,
+    store: StoreDep,
+    actor: ActorDep,
+) -> Response:
+    body = await strict_json(request, sl.ReasonIn)
+    return _version(
+        request, await lifecycle.undeprecate(store, actor, kind, namespace, name, version, reason=body.reason)
+    )
+
+
+@router.post(f"{VERSION}/retire", summary="Retire (final)")
+async def retire(
+    request: Request,
+    kind: KindDep,
+    namespace: NamespacePath,
+    name: NamePath,
+    version: str,
+    store: StoreDep,
+    actor: ActorDep,
+) -> Response:
+    body = await strict_json(request, sl.ReasonIn)
+    return _version(
+        request, await lifecycle.retire(store, actor, kind, namespace, name, version, reason=body.reason)
+    )
+
+
+async def _block_version(
+    request: Request,
+    kind: Any,
+    namespace: str,
+    name: str,
+    version: str,
+    store: Any,
+    actor: Any,
+    blocked: bool,
+) -> Response:
+    body = await strict_json(request, sl.ReasonIn)
+    view = await lifecycle.block_version(
+        store, actor, kind, namespace, name, version, reason=body.reason, blocked=blocked
+    )
+    return _version(request, view)
+
+
+@router.post(f"{VERSION}/block", summary="Block a version at once (kill switch; tenant admin)")
+async def block_version(
+    request: Request,
+    kind: KindDep,
+    namespace: NamespacePath,
+    name: NamePath,
+    version: str,
+    store: StoreDep,
+    actor: ActorDep,
+) -> Response:
+    return await _block_version(request, kind, namespace, name, version, store, actor, True)
+
+
+@router.post(f"{VERSION}/unblock", summary="Unblock a version (explicit, with a reason)")
+async def unblock_version(
+    request: Request,
+    kind: KindDep,
+    namespace: NamespacePath,
+    name: NamePath,
+    version: str,
+    store: StoreDep,
+    actor: ActorDep,
+) -> Response:
+    return await _block_version(request, kind, namespace, name, version, store, actor, False)
+
+
+async def _block_resource(
+    request: Request, kind: Any, namespace: str, name: str, store: Any, actor: Any, blocked: bool
+) -> Response:
+    body = await strict_json(request, sl.ReasonIn)
+    view = await lifecycle.block_resource(
+        store, actor, kind, namespace, name, reason=body.reason, blocked=blocked
+    )
+    return json_model(request, render.resource_out(view), etag=view.etag)
+
+
+@router.post("/{plural}/{namespace}/{name}/block", summary="Block every version of a resource at once")
+async def block_resource(
+    request: Request,
+    kind: KindDep,
+    namespace: NamespacePath,
+    name: NamePath,
+    store: StoreDep,
+    actor: ActorDep,
+) -> Response:
+    return await _block_resource(request, kind, namespace, name, store, actor, True)
+
+
+@router.post("/{plural}/{namespace}/{name}/unblock", summary="Unblock a resource (explicit, with a reason)")
+async def unblock_resource(
+    request: Request,
+    kind: KindDep,
+    namespace: NamespacePath,
+    name: NamePath,
+    store: StoreDep,
+    actor: ActorDep,
+) -> Response:
+    return await _block_resource(request, kind, namespace, name, store, actor, False)
+
+
+@router.post(
+    f"{VERSION}/approvals",
+    status_code=201,
+    response_model=sl.ApprovalOut,
+    summary="Approve for a tier (never one's own)",
+)
+async def approve(
+    request: Request,
+    kind: KindDep,
+    namespace: NamespacePath,
+    name: NamePath,
+    version: str,
+    store: StoreDep,
+    actor: ActorDep,
+) -> Response:
+    body = await strict_json(request, sl.ApproveIn)
+    row = await lifecycle.approve(
+        store, actor, kind, namespace, name, version, to=body.to, comment=body.comment, approver=body.approver
+    )
+    return json_model(request, _approval(row), status=201)
+
+
+@router.get(f"{VERSION}/approvals", response_model=sl.ApprovalList, summary="Approvals of a version")
+async def list_approvals(
+    request: Request,
+    kind: KindDep,
+    namespace: NamespacePath,
+    name: NamePath,
+    version: str,
+    store: StoreDep,
+    actor: ActorDep,
+) -> Response:
+    rows = await lifecycle.list_approvals(store, actor, kind, namespace, name, version)
+    return json_model(request, sl.ApprovalList(items=[_approval(r) for r in rows]))
+
+
+@router.post(
+    "/governance/check",
+    response_model=sl.CheckOut,
+    tags=["governance"],
+    summary="May this ref run in this environment? The version it resolves to and every rule's result",
+)
+async def governance_check(request: Request, store: StoreDep, actor: ActorDep) -> Response:
+    body = await strict_json(request, sl.CheckIn)
+    result = await selection.check(store, actor, body.ref, body.environment)
+    out = sl.CheckOut(
+        allowed=result.allowed,
+        ref=result.ref,
+        environment=result.environment,
+        resolvedVersion=result.version.version if result.version else None,
+        state=result.version.state if result.version else None,  # type: ignore[arg-type]
+        rules=[sl.RuleOut.model_validate(r) for r in result.decision["rules"]],
+        exemptions=[sl.ExemptionUsed.model_validate(e) for e in result.decision.get("exemptions", [])],
+    )
+    return json_model(request, out)
