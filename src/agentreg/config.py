@@ -42,6 +42,8 @@ class Settings:
     audit_checkpoint_seconds: float = 60.0
     audit_webhook: str | None = None
     audit_retention_days: int | None = None
+    # Hosts and CIDRs the fetcher may reach over http and at private addresses (webhooks, discovery).
+    fetch_allow: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -73,6 +75,7 @@ class Settings:
             audit_checkpoint_seconds=float(env.get("AGENTREG_AUDIT_CHECKPOINT_SECONDS", "60")),
             audit_webhook=env.get("AGENTREG_AUDIT_WEBHOOK") or None,
             audit_retention_days=int(retention) if retention else None,
+            fetch_allow=env.get("AGENTREG_FETCH_ALLOW", ""),
         )
 
     @property

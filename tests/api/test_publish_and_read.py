@@ -143,7 +143,16 @@ async def test_resource_and_versions_listing(api: httpx.AsyncClient) -> None:
     assert [v["version"] for v in versions] == ["2.1.0-rc.1", "2.0.0", "1.10.0", "1.0.0"]
     assert all(
         set(v["status"])
-        == {"digest", "publishedAt", "publishedBy", "origin", "warnings", "state", "stateChangedAt", "blocked"}
+        == {
+            "digest",
+            "publishedAt",
+            "publishedBy",
+            "origin",
+            "warnings",
+            "state",
+            "stateChangedAt",
+            "blocked",
+        }
         | {"block", "deprecation", "redacted"}
         and v["status"]["state"] == "draft"
         and v["status"]["blocked"] is False

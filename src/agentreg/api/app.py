@@ -23,10 +23,12 @@ from agentreg.api.idempotency import Idempotency
 from agentreg.api.metrics import Metrics
 from agentreg.api.observe import Observe
 from agentreg.api.routes import health
-from agentreg.api.routes.v1 import aliases, audit, batch, resources
+from agentreg.api.routes.v1 import aliases, audit, batch, lifecycle, resources, versions_extra
+from agentreg.api.routes.v1 import evidence as evidence_routes
 from agentreg.api.routes.v1 import identity as identity_routes
+from agentreg.api.routes.v1 import policy as policy_routes
 from agentreg.config import Settings
-from agentreg.services import identity
+from agentreg.services import fetcher, identity
 from agentreg.services.auditlog import AuditFiles, Checkpointer, load_signer
 from agentreg.services.demo import load_examples
 from agentreg.services.oidc import OidcVerifier
@@ -69,6 +71,7 @@ def create_app(
 ) -> AgentRegApp:
     """Build the app. With ``store`` given, the caller owns it (starts, migrates and closes it)."""
     settings = settings or Settings.from_env()
+    fetcher.configure(settings.fetch_allow)
     owns_store = store is None
     the_store: Store = store if store is not None else create_store(settings.effective_database_url)
     metrics = Metrics()
@@ -118,6 +121,10 @@ def create_app(
     api.include_router(audit.router)
     api.include_router(batch.router)
     api.include_router(aliases.router)
+    api.include_router(versions_extra.router)
+    api.include_router(lifecycle.router)
+    api.include_router(evidence_routes.router)
+    api.include_router(policy_routes.router)
     api.include_router(resources.router)
     # The fast lane adds the security headers to its own answers; everything else gets them here.
     observed = SecurityHeaders(Observe(Idempotency(api, the_store, authenticator), metrics))

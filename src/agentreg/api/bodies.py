@@ -73,13 +73,13 @@ async def json_object(request: Request) -> dict[str, Any]:
 SMALL_LIMIT = 64 * 1024
 
 
-async def strict_json(request: Request, model: type[M]) -> M:
+async def strict_json(request: Request, model: type[M], limit: int = SMALL_LIMIT) -> M:
     """A small JSON body of exactly ``model``'s shape: 415 for another media type, 422 naming the bad field."""
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";")[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
         raise Unsupported(f"unsupported media type {media or 'none'!r}: send application/json")
-    value = parse_one(await read_limited(request, SMALL_LIMIT), "application/json")
+    value = parse_one(await read_limited(request, limit), "application/json")
     try:
         return model.model_validate(value)
     except ValidationError as exc:

@@ -46,12 +46,17 @@ log = logging.getLogger("agentreg.api")
 
 
 def version_etag(view: VersionView) -> str:
-    """The digest, plus a hash of the resource's labels and annotations when it has any (they show in the body)."""
-    meta = view.resource.labels, view.resource.annotations
+    """The digest, plus a hash of what else shows in the body when there is any: the resource's labels and
+    annotations, and the version's status past a fresh draft (state, deprecation, block, redaction), so a
+    client holding a redacted or blocked version's old tag never gets a 304."""
+    r, v = view.resource, view.version
+    status = (v.state, v.state_changed_at, v.successor, v.sunset, v.blocked, r.blocked, v.redacted)
+    fresh = v.state == "draft" and not any(status[2:])
+    meta = (r.labels, r.annotations) if fresh else (r.labels, r.annotations, status)
     if not any(meta):
-        return f'"{view.version.digest}"'
-    suffix = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
-    return f'"{view.version.digest};m={suffix}"'
+        return f'"{v.digest}"'
+    suffix = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f'"{v.digest};m={suffix}"'
 
 
 def body_etag(body: bytes) -> str:

@@ -24,10 +24,10 @@ def json_model(
     body = model.model_dump_json().encode()
     if etag is None and request.method in ("GET", "HEAD"):
         etag = body_etag(body)
-    headers = dict(headers or ())
-    headers["cache-control"] = "no-cache"
+    response_headers = dict(headers or ())
+    response_headers["cache-control"] = "no-cache"
     if etag is not None:
-        headers["etag"] = etag
+        response_headers["etag"] = etag
         if status == 200 and etag_matches(request.headers.get("if-none-match"), etag):
-            return Response(status_code=304, headers=headers)
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+            return Response(status_code=304, headers=response_headers)
+    return Response(body, status_code=status, media_type="application/json", headers=response_headers)

@@ -411,7 +411,7 @@ def _gate(name: str, params: Any, at: str) -> Gate:
     if (
         not isinstance(roles, list)
         or not roles
-        or any(r not in {x.value for x in TENANT_ROLES} for r in roles)
+        or any(not isinstance(r, str) or r not in {x.value for x in TENANT_ROLES} for r in roles)
     ):
         raise Invalid.at(
             f"{at}/roles", f"must be a non-empty list of {', '.join(r.value for r in TENANT_ROLES)}"

@@ -33,7 +33,7 @@ from agentreg.domain.names import parse_ref
 from agentreg.domain.permissions import Action, authorize
 from agentreg.domain.policy import Candidate, Phase, RuleResult, admit, needs_document, needs_evidence
 from agentreg.domain.principals import ANONYMOUS, Principal
-from agentreg.services import audit, clock, evidence, governance
+from agentreg.services import audit, clock, evidence, governance, webhook
 from agentreg.services.access import readers, resource_path
 from agentreg.services.catalog import exact_version, find_resource, version_of, version_path
 from agentreg.services.views import ResourceView, VersionView
@@ -151,7 +151,7 @@ async def promote(
             f"the tenant's policy refuses promoting {version_path(resource, row.version)}",
             extra={"decision": governance.decision_json(decision)},
         )
-    webhook = await governance.run_webhook(
+    verdict = await webhook.run_webhook(
         tenant_policy.policy,
         Phase.PROMOTE,
         {
@@ -162,9 +162,9 @@ async def promote(
             "document": document,
         },
     )
-    if webhook is not None and webhook.result == "fail":
+    if verdict is not None and verdict.result == "fail":
         raise PolicyDenied(
-            f"the admission webhook refused: {webhook.message}", extra={"decision": _webhook_json(webhook)}
+            f"the admission webhook refused: {verdict.message}", extra={"decision": _webhook_json(verdict)}
         )
     fast_tracked = fast_track and not report.readiness.ready
     report = ReadinessView(
@@ -189,11 +189,11 @@ async def promote(
             now,
             tenant=resource.tenant_id,
             reason=reason,
-            source=move.source.value,
-            target=move.target.value,
+            fromState=move.source.value,
+            toState=move.target.value,
             fastTrack=fast_tracked,
             gates={g.gate: g.status.value for g in report.readiness.gates},
-            webhook=webhook.result if webhook is not None else None,
+            webhook=verdict.result if verdict is not None else None,
         )
         view = await _view(tx, resource, current, state)
     return view, report
@@ -305,7 +305,7 @@ async def approve(
             version_path(resource, row.version),
             now,
             tenant=resource.tenant_id,
-            target=target.value,
+            toState=target.value,
             approver=who,
             author=row.published_by,
         )
@@ -429,6 +429,7 @@ async def _move(
     **details: object,
 ) -> VersionView:
     await tx.set_version_state(row.id, state)
+    extra: dict[str, Any] = {k: v for k, v in details.items() if v is not None}
     await audit.record(
         tx,
         actor,
@@ -437,9 +438,9 @@ async def _move(
         state.changed_at,
         tenant=resource.tenant_id,
         reason=reason,
-        source=move.source.value,
-        target=move.target.value,
-        **{k: v for k, v in details.items() if v is not None},
+        fromState=move.source.value,
+        toState=move.target.value,
+        **extra,
     )
     return await _view(tx, resource, row, state)
 

@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from agentreg.domain.documents import ValidatedDocument, parse_document
-from agentreg.domain.errors import AgentRegError, Conflict, FieldIssue, Invalid, Malformed, NotFound
+from agentreg.domain.errors import (
+    AgentRegError,
+    Conflict,
+    FieldIssue,
+    Invalid,
+    Malformed,
+    NotFound,
+    PolicyDenied,
+)
 from agentreg.domain.kinds import Kind, parse_kind
+from agentreg.domain.lifecycle import State
 from agentreg.domain.permissions import Action, allowed, authorize
+from agentreg.domain.policy import Candidate, Phase
 from agentreg.domain.principals import Principal
 from agentreg.domain.resolution import supersedes
-from agentreg.services import audit
+from agentreg.services import audit, clock, compat, governance, webhook
 from agentreg.services.access import readers, sees_namespace
 from agentreg.services.catalog import select_version
 from agentreg.services.views import PublishOutcome, VersionView
 from agentreg.store.interface import NewVersion, RefRow, ResourceRow, Store, Tx, VersionRow
 
 PUBLISHED = "published"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def publish(
@@ -44,19 +51,31 @@ async def _publish_validated(
     batch: frozenset[tuple[str, str, str]],
 ) -> PublishOutcome:
     doc = validated.document
-    now = _now()
+    now = clock.now()
+    # The admission webhook is network I/O: it runs before the transaction, never inside one.
+    webhook_warnings = await _webhook(store, actor, validated)
     async with store.begin(readers=readers(actor)) as tx:
         await tx.lock(f"resource:{doc.kind.value}/{doc.full_name}")
         owner, claimed = await _publishing_tenant(tx, actor, doc.kind, doc.namespace, doc.name, now)
         resource = await tx.get_resource(owner, doc.kind.value, doc.namespace, doc.name)
-        if resource is None:
-            resource = await tx.insert_resource(owner, doc.kind.value, doc.namespace, doc.name, now)
-        else:
+        if resource is not None:
             existing = await _existing(tx, resource, validated)
             if existing is not None:
                 warnings = await _ref_warnings(tx, actor, validated, batch)
                 return PublishOutcome("unchanged", await _view(tx, resource, existing), warnings)
-        version = await tx.insert_version(_new_version(resource, validated, origin, actor, now))
+        tenant_policy = await governance.load(tx, owner, now)
+        policy_warnings = await governance.publish_checks(
+            tx, tenant_policy, _candidate(validated, resource, now), now
+        )
+        compat_warnings: tuple[FieldIssue, ...] = ()
+        if resource is None:
+            resource = await tx.insert_resource(owner, doc.kind.value, doc.namespace, doc.name, now)
+        else:
+            compat_warnings = await compat.publish_check(
+                tx, resource, validated, tenant_policy.policy.refuse_breaking
+            )
+        initial = tenant_policy.policy.initial_state.value
+        version = await tx.insert_version(_new_version(resource, validated, origin, actor, now, initial))
         resource = await _record(tx, resource, validated, now)
         await audit.record(
             tx,
@@ -68,8 +87,15 @@ async def _publish_validated(
             after=validated.digest,
             origin=origin,
             claimedNamespace=claimed,
+            state=initial,
         )
-        warnings = (*validated.warnings, *await _ref_warnings(tx, actor, validated, batch))
+        warnings = (
+            *validated.warnings,
+            *policy_warnings,
+            *webhook_warnings,
+            *compat_warnings,
+            *await _ref_warnings(tx, actor, validated, batch),
+        )
     return PublishOutcome("created", VersionView(resource, version, validated.canonical.decode()), warnings)
 
 
@@ -157,8 +183,61 @@ async def _existing(tx: Tx, resource: ResourceRow | None, validated: ValidatedDo
     return existing
 
 
+def _candidate(validated: ValidatedDocument, resource: ResourceRow | None, now: datetime) -> Candidate:
+    """The version about to be published, as the policy's publish rules see it."""
+    doc = validated.document
+    labels = {**(resource.labels if resource is not None else {}), **doc.labels}
+    return Candidate(
+        kind=doc.kind.value,
+        namespace=doc.namespace,
+        name=doc.name,
+        version=doc.version,
+        state=State.DRAFT,
+        published_at=now,
+        labels=labels,
+        document=json.loads(validated.canonical),
+    )
+
+
+async def _webhook(store: Store, actor: Principal, validated: ValidatedDocument) -> tuple[FieldIssue, ...]:
+    """Ask the owning tenant's admission webhook, if its policy has one for publishing (fail: refused)."""
+    doc = validated.document
+    async with store.read(readers=readers(actor)) as tx:
+        owner = await tx.namespace_owner(doc.namespace) or actor.home_tenant
+        if owner is None:
+            return ()
+        resource = await tx.get_resource(owner, doc.kind.value, doc.namespace, doc.name)
+        if resource is not None and await _existing(tx, resource, validated) is not None:
+            return ()  # republishing the same content changes nothing: nothing to admit
+        policy = (await governance.load(tx, owner, clock.now())).policy
+    if policy.webhook is None or Phase.PUBLISH not in policy.webhook.phases:
+        return ()
+    payload = {
+        "phase": Phase.PUBLISH.value,
+        "tenant": owner,
+        "ref": f"{doc.kind.value}/{doc.full_name}@{doc.version}",
+        "document": json.loads(validated.canonical),
+    }
+    verdict = await webhook.run_webhook(policy, Phase.PUBLISH, payload)
+    if verdict is None:
+        return ()
+    if verdict.result == "fail":
+        raise PolicyDenied(
+            f"the admission webhook refused {payload['ref']}: {verdict.message}",
+            [FieldIssue("", f"webhook: {verdict.message}")],
+        )
+    if verdict.result == "warn":
+        return (FieldIssue("", f"admission webhook: {verdict.message}"),)
+    return ()
+
+
 def _new_version(
-    resource: ResourceRow, validated: ValidatedDocument, origin: str, actor: Principal, now: datetime
+    resource: ResourceRow,
+    validated: ValidatedDocument,
+    origin: str,
+    actor: Principal,
+    now: datetime,
+    state: str,
 ) -> NewVersion:
     facts = validated.facts
     refs = tuple(
@@ -185,6 +264,7 @@ def _new_version(
         published_at=now,
         published_by=actor.subject,
         refs=refs,
+        state=state,
     )
 
 

@@ -25,16 +25,10 @@ from agentreg.domain.kinds import Kind
 from agentreg.domain.lifecycle import State
 from agentreg.domain.names import Selector, SelectorType, parse_ref
 from agentreg.domain.permissions import Action, allowed
-from agentreg.domain.policy import Candidate, Decision, Phase
+from agentreg.domain.policy import Candidate, Decision, Phase, admit, needs_document, needs_evidence
 from agentreg.domain.principals import Principal
 from agentreg.domain.standing import Standing, StatusFacts, changes_at, standing
-from agentreg.services import clock
-
-try:  # TEMPORARY while governance and evidence are written (integration removes this)
-    from agentreg.domain.policy import admit, needs_document, needs_evidence
-    from agentreg.services import evidence, governance
-except ImportError:  # pragma: no cover
-    governance = evidence = admit = needs_document = needs_evidence = None  # type: ignore[assignment]
+from agentreg.services import clock, evidence, governance
 from agentreg.services.access import readers, resource_path
 from agentreg.services.catalog import find_resource, request_selector, select_version
 from agentreg.services.views import VersionView
@@ -50,13 +44,13 @@ class Reading:
     environment: str | None = None
     include_blocked: bool = False
     valid_until: datetime | None = None
-    _policies: dict[str, Any] = field(default_factory=dict)
+    _policies: dict[str, governance.TenantPolicy] = field(default_factory=dict)
 
     def holds_until(self, moment: datetime | None) -> None:
         if moment is not None and (self.valid_until is None or moment < self.valid_until):
             self.valid_until = moment
 
-    async def policy(self, tx: Tx, tenant: str) -> Any:
+    async def policy(self, tx: Tx, tenant: str) -> governance.TenantPolicy:
         if tenant not in self._policies:
             self._policies[tenant] = await governance.load(tx, tenant, self.now)
         return self._policies[tenant]
@@ -141,8 +135,6 @@ async def _best(tx: Tx, resource: ResourceRow, selector: Selector, reading: Read
 
 
 async def _decide(tx: Tx, resource: ResourceRow, version: VersionRow, reading: Reading) -> Decision:
-    if governance is None:  # TEMPORARY (see the imports)
-        return Decision(True, ())
     tenant_policy = await reading.policy(tx, resource.tenant_id)
     policy = tenant_policy.policy
     document = None

@@ -41,6 +41,26 @@ def _upsert_usage(dialect: str) -> sa.Insert:
 
 
 _UPSERT_USAGE = {d: _upsert_usage(d) for d in ("postgresql", "sqlite")}
+_PG_ARRAYS = {
+    "version_id": "bigint",
+    "reporter": "varchar",
+    "bucket_start": "timestamptz",
+    "bucket_seconds": "integer",
+    "requests": "bigint",
+    "errors": "bigint",
+    "latency": "text",
+    "callers": "bytea",
+    "updated_at": "timestamptz",
+}
+# PostgreSQL: one statement over arrays, not one per row. Row-level security checks each row's version
+# through nested policy subqueries; executed row by row (executemany) that made a batch of 1000 ten
+# times slower than this.
+_UPSERT_USAGE_ARRAYS = sa.text(
+    f"INSERT INTO {t.usage_buckets.name} ({', '.join(_PG_ARRAYS)}) "
+    f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS {kind}[])' for c, kind in _PG_ARRAYS.items())}) "
+    f"ON CONFLICT ({', '.join(_USAGE_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _USAGE_VALUES)
+)
 
 
 def _evaluation(m: sa.RowMapping) -> EvaluationRow:
@@ -148,7 +168,9 @@ class EvidenceSql:
         ]
 
     async def upsert_usage(self, rows: Sequence[UsageRow]) -> None:
-        if not rows:
+        # One statement cannot update a row twice: the last report of a key wins, as if sent afterwards.
+        latest = {(r.version_id, r.reporter, r.bucket_start): r for r in rows}
+        if not latest:
             return
         values: list[dict[str, Any]] = [
             {
@@ -162,9 +184,13 @@ class EvidenceSql:
                 "callers": r.callers,
                 "updated_at": r.updated_at,
             }
-            for r in rows
+            for r in latest.values()
         ]
-        await self.run.execute(_UPSERT_USAGE[self.store.dialect], values)
+        if self.store.dialect == "postgresql":
+            columns = {c: [v[c] for v in values] for c in _PG_ARRAYS}
+            await self.run.execute(_UPSERT_USAGE_ARRAYS, columns)
+        else:
+            await self.run.execute(_UPSERT_USAGE[self.store.dialect], values)
         # No mark_changed: usage is telemetry; caches of time-dependent answers expire on their own.
 
     async def list_usage(self, version_id: int, since: datetime) -> list[UsageRow]:
