@@ -83,7 +83,8 @@ async def test_put_yaml_then_get_with_etags(keys: Keys) -> None:
     assert put.status_code == 200, put.text
     assert put.headers["etag"] == '"p-1"'
     body = put.json()
-    assert (body["tenant"], body["revision"], body["updatedBy"]) == ("alpha", 1, body["updatedBy"])
+    assert (body["tenant"], body["revision"]) == ("alpha", 1)
+    assert body["updatedBy"] and body["updatedAt"]
     assert body["document"] == yaml.safe_load(POLICY_YAML)
     effective = body["effective"]["spec"]
     assert effective["compatibility"] == {"breaking": "refuse"}
@@ -217,7 +218,7 @@ async def test_policy_changes_are_audited(keys: Keys) -> None:
     await keys.call("alpha_admin", "PUT", "/v1/policy", content=POLICY_YAML, headers=YAML)
     events = (await keys.call("alpha_admin", "GET", "/v1/audit?tenant=alpha")).json()["items"]
     update = next(e for e in events if e["action"] == "policy.update")
-    assert update["target"] == "policy/alpha" and update["details"]["revision"] == 1
+    assert update["object"] == "policy/alpha" and update["details"]["revision"] == 1
     assert update["after"].startswith("sha256:") and update["before"] is None
 
 

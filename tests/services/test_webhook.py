@@ -57,20 +57,20 @@ async def test_deny_fails_with_the_webhooks_reason(server: LocalServer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "error"),
+    ("path", "timeout_ms", "error"),
     [
-        ("/slow?s=2", "within 0.2 s"),
-        ("/status/500", "answered 500"),
-        ("/status/302", "answered 302"),
-        ("/text", "not JSON"),
-        ("/shape", 'no boolean "allowed"'),
+        ("/slow?s=3", 300, "within 0.3 s"),
+        ("/status/500", 5000, "answered 500"),
+        ("/status/302", 5000, "answered 302"),
+        ("/text", 5000, "not JSON"),
+        ("/shape", 5000, 'no boolean "allowed"'),
     ],
 )
 @pytest.mark.parametrize("failure", ["open", "closed"])
 async def test_an_unanswered_webhook_follows_the_failure_mode(
-    server: LocalServer, path: str, error: str, failure: str
+    server: LocalServer, path: str, timeout_ms: int, error: str, failure: str
 ) -> None:
-    policy = webhook(f"{server.base}{path}", timeoutMs=200, failure=failure)
+    policy = webhook(f"{server.base}{path}", timeoutMs=timeout_ms, failure=failure)
     result = await run_webhook(policy, Phase.PUBLISH, PAYLOAD, fetch=LOCAL)
     assert result is not None
     assert result.result is (Outcome.WARN if failure == "open" else Outcome.FAIL)

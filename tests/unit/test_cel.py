@@ -59,6 +59,15 @@ def test_the_deepest_accepted_expression_evaluates() -> None:
     assert evaluate(compile_expression(expression), {}) == (True, None)
 
 
+def test_macros_nest_at_most_two_deep() -> None:
+    two = "document.a.all(x, document.b.exists(y, y == x))"
+    assert compile_expression(two).names == {"document"}
+    # a chain is fine: each macro runs over the list once
+    assert compile_expression("document.a.filter(x, x > 1).map(x, x * 2).all(x, x > 0)")
+    with pytest.raises(CelError, match="nests more than 2 macros"):
+        compile_expression("document.a.all(x, document.b.all(y, document.c.exists(z, z == x + y)))")
+
+
 def test_macro_variables_are_not_unknown_variables() -> None:
     program = compile_expression("evidence.scans.all(s, s.critical == 0) && [1, 2].exists(n, n > 1)")
     assert program.names == {"evidence"}

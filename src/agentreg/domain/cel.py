@@ -31,6 +31,8 @@ VARIABLES = frozenset({"document", "resource", "version", "evidence", "environme
 MAX_EXPRESSION = 4096
 # The interpreter recurses once or more per tree level: deeper trees would fail on every evaluation.
 MAX_DEPTH = 250
+# Rules run on every resolution: nested comprehensions over a document's lists grow as n^k.
+MAX_MACRO_NESTING = 2
 # Macros whose first argument binds a name inside the rest: ``scans.all(s, s.critical == 0)``.
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _INT64 = 2**63
@@ -75,9 +77,14 @@ def compile_expression(expression: str) -> Program:
         raise CelError(f"not valid CEL: syntax error at {where}") from None
     except (RecursionError, lark.exceptions.LarkError, ValueError, TypeError) as exc:
         raise CelError(f"not valid CEL ({type(exc).__name__})") from None
-    names, bound, tokens, depth = _identifiers(ast)
+    names, bound, tokens, depth, macros = _identifiers(ast)
     if depth > MAX_DEPTH:
         raise CelError("is nested too deeply: split it into several rules")
+    if macros > MAX_MACRO_NESTING:
+        raise CelError(
+            f"nests more than {MAX_MACRO_NESTING} macros (all, exists, map, filter): "
+            "each level multiplies the work per element"
+        )
     unknown = sorted(names - VARIABLES - bound)
     if unknown:
         raise CelError(f"unknown variable {unknown[0]!r}; rules can read {', '.join(sorted(VARIABLES))}")
@@ -89,16 +96,16 @@ def compile_expression(expression: str) -> Program:
     return Program(expression, runner, used, "now" in used or "ageDays" in tokens)
 
 
-def _identifiers(ast: lark.Tree[Any]) -> tuple[set[str], set[str], set[str], int]:
-    """(every identifier read, names bound by macros, every token text, depth) of a parse tree."""
+def _identifiers(ast: lark.Tree[Any]) -> tuple[set[str], set[str], set[str], int, int]:
+    """(identifiers read, names bound by macros, token texts, tree depth, macro nesting) of a parse tree."""
     names: set[str] = set()
     bound: set[str] = set()
     tokens: set[str] = set()
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(ast, 1)]
+    deepest = nested = 0
+    stack: list[tuple[Any, int, int]] = [(ast, 1, 0)]
     while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
+        node, depth, macros = stack.pop()
+        deepest, nested = max(deepest, depth), max(nested, macros)
         if isinstance(node, lark.Token):
             tokens.add(str(node))
             continue
@@ -110,8 +117,12 @@ def _identifiers(ast: lark.Tree[Any]) -> tuple[set[str], set[str], set[str], int
             method, args = node.children[1], node.children[2]
             if str(method) in _MACROS and isinstance(args, lark.Tree) and args.children:
                 bound.update(_bare_ident(args.children[0]))
-        stack.extend((child, depth + 1) for child in node.children)
-    return names, bound, tokens, deepest
+                # The target is evaluated once; the arguments once per element.
+                stack.append((node.children[0], depth + 1, macros))
+                stack.extend((child, depth + 1, macros + 1) for child in node.children[1:])
+                continue
+        stack.extend((child, depth + 1, macros) for child in node.children)
+    return names, bound, tokens, deepest, nested
 
 
 def _bare_ident(expr: Any) -> set[str]:

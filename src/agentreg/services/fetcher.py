@@ -113,7 +113,9 @@ async def _system_resolve(host: str, port: int) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Target:
+class Target:
+    """Where a checked URL is fetched from."""
+
     url: httpx.URL  # with the checked IP as host
     host_header: str
     sni: str | None
@@ -192,13 +194,14 @@ class Fetcher:
             url = str(httpx.URL(url).join(location))
         raise FetchError(f"more than {redirects} redirect(s) from {_origin(url)}")
 
-    async def check(self, url: str) -> _Target:
+    async def check(self, url: str) -> Target:
         """Where ``url`` may be fetched from, pinned to one checked address; FetchError if it may not."""
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, ValueError, TypeError) as exc:
             raise FetchError(f"not a valid URL: {exc}") from None
-        host = parsed.host.lower().rstrip(".")
+        name = parsed.raw_host.decode("ascii")  # IDNA-encoded: what DNS, TLS and Host headers use
+        host = name.lower().rstrip(".")
         if parsed.scheme not in ("http", "https") or not host:
             raise FetchError("only http(s) URLs with a host can be fetched")
         if parsed.userinfo:
@@ -228,21 +231,17 @@ class Fetcher:
             if why is not None:
                 where = f"{host} is" if literal is not None else f"{host} resolves to"
                 raise FetchError(f"{where} {why} ({ip}), which is not fetched unless allow-listed")
-        ip = addresses[0]
-        default_port = parsed.port is None
-        host_header = parsed.host if default_port else f"{parsed.host}:{parsed.port}"
-        if ":" in parsed.host and not default_port:
-            host_header = f"[{parsed.host}]:{parsed.port}"
-        elif ":" in parsed.host:
-            host_header = f"[{parsed.host}]"
+        ip = min(addresses, key=lambda a: a.version)  # IPv4 first: IPv6 is often unrouted in clusters
+        bracketed = f"[{name}]" if ":" in name else name
+        host_header = bracketed if parsed.port is None else f"{bracketed}:{parsed.port}"
         sni = host if parsed.scheme == "https" and literal is None else None
-        return _Target(parsed.copy_with(host=str(ip)), host_header, sni)
+        return Target(parsed.copy_with(host=str(ip)), host_header, sni)
 
     async def _once(
         self,
         method: str,
         url: str,
-        target: _Target,
+        target: Target,
         body: bytes | None,
         headers: dict[str, str],
         limit: int,

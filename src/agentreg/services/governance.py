@@ -116,10 +116,14 @@ def _parse_stored(row: PolicyRow) -> tuple[Policy, dict[str, Any]]:
             f"tenant {row.tenant_id!r}'s policy revision {row.revision} no longer parses ({exc.message}); "
             "put a corrected policy"
         ) from None
-    _parsed[row.digest] = (policy, document)
+    _remember(row.digest, policy, document)
+    return policy, document
+
+
+def _remember(digest: str, policy: Policy, document: dict[str, Any]) -> None:
+    _parsed[digest] = (policy, document)
     if len(_parsed) > _CACHE_SIZE:
         _parsed.popitem(last=False)
-    return policy, document
 
 
 def _exemption(row: ExemptionRow) -> Exemption:
@@ -196,7 +200,7 @@ async def put_policy(
             after=digest,
             revision=row.revision,
         )
-    _parsed[digest] = (policy, json.loads(canonical))
+    _remember(digest, policy, json.loads(canonical))
     return _view(tenant, row)
 
 

@@ -35,9 +35,9 @@ async def run_webhook(
     except FetchError as exc:
         return _unanswered(webhook.fail_open, str(exc))
     if not 200 <= status < 300:
-        return _unanswered(webhook.fail_open, f"the admission webhook answered {status}")
+        return _unanswered(webhook.fail_open, f"it answered {status}")
     if not isinstance(answer, dict) or not isinstance(answer.get("allowed"), bool):
-        return _unanswered(webhook.fail_open, 'the admission webhook\'s answer has no boolean "allowed"')
+        return _unanswered(webhook.fail_open, 'its answer has no boolean "allowed"')
     reason = answer.get("reason")
     reason = reason[:MAX_REASON] if isinstance(reason, str) and reason.strip() else ""
     if answer["allowed"]:
@@ -52,11 +52,11 @@ def _unanswered(fail_open: bool, error: str) -> RuleResult:
             RULE_ID,
             Effect.HARD,
             Outcome.WARN,
-            f"admitted without the admission webhook (failure: open): {error}",
+            f"the admission webhook failed; admitted anyway (failure: open): {error}",
         )
     return RuleResult(
         RULE_ID,
         Effect.HARD,
         Outcome.FAIL,
-        f"refused: the admission webhook did not answer (failure: closed): {error}",
+        f"the admission webhook failed (failure: closed): {error}",
     )
