@@ -13,35 +13,17 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from agentreg.domain.usage import histogram
 from tests import factories as f
-from tests.e2e.test_server_process import server
+from tests.e2e.test_server_process import ROOT, server
 
 pytestmark = pytest.mark.e2e
 AGENT = "/v1/agents/com.acme/support-bot/versions/1.0.0"
 
-POLICY = {
-    "apiVersion": "agentreg.dev/v1",
-    "kind": "Policy",
-    "spec": {
-        "lifecycle": {
-            "gates": {"certified": {"usage": {"minRequests": 1000, "minCallers": 20, "minDays": 7}}}
-        },
-        "environments": {
-            "prod": {"states": ["certified"]},
-            "dev": {"states": ["draft", "experimental", "certified"]},
-        },
-        "rules": [
-            {
-                "id": "described",
-                "expression": "size(document.spec.card.description) >= 10",
-                "effect": "soft",
-                "message": "say what the agent does in a sentence",
-            }
-        ],
-    },
-}
+# The README's policy, so the README's journey and this test cannot drift apart.
+POLICY = yaml.safe_load((ROOT / "docs" / "examples" / "policy.yaml").read_text())
 
 
 def bearer(key: str) -> dict[str, str]:
