@@ -303,3 +303,15 @@ async def test_reporting_usage_needs_the_right(world: World) -> None:
 
 async def test_a_bad_window_is_refused(world: World) -> None:
     assert fields(await world.call("root", "GET", BOT + "/usage", params={"window": "1y"})) == ["/window"]
+
+
+async def test_a_usage_batch_must_be_json(world: World) -> None:
+    post = world.client.post
+    yaml = await post(
+        "/v1/usage", content=b"items: []", headers={**world.root, "content-type": "application/yaml"}
+    )
+    assert yaml.status_code == 415
+    broken = await post(
+        "/v1/usage", content=b'{"items": [', headers={**world.root, "content-type": "application/json"}
+    )
+    assert broken.status_code == 400 and broken.json()["error"]["code"] == "malformed"

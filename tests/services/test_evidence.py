@@ -19,7 +19,7 @@ from agentreg.services import clock, evidence, usage
 from agentreg.services.evidence import VersionAddress
 from agentreg.services.publish import publish
 from agentreg.store.evidence import ApprovalRow
-from agentreg.store.interface import AuditQuery, Tx, VersionRow
+from agentreg.store.interface import AuditQuery, Mark, Tx, VersionRow, VersionState
 from agentreg.store.sql import SqlStore
 from tests import factories as f
 
@@ -322,3 +322,14 @@ async def test_a_snapshot_without_usage_windows_reads_no_usage(store: SqlStore, 
         "usage": {"requests": 0, "errors": 0, "errorRate": 0.0, "callers": 0, "p95Ms": 0.0},
         "approvals": 0,
     }
+
+
+async def test_blocked_and_retired_versions_still_take_evidence_and_usage(store: SqlStore, bot: None) -> None:
+    async with store.begin() as tx:
+        version = await bot_version(tx)
+        await tx.set_version_block(version.id, Mark("compromised", NOW, "admin"))
+        await tx.set_version_state(version.id, VersionState("retired", NOW))
+    scan = await evidence.add_scan(store, ME, BOT, scanner="trivy", findings=[])
+    assert await evidence.list_scans(store, ME, BOT) == [scan]
+    assert await usage.report(store, GATEWAY, {"items": [report(1, 5)]}) == 1
+    assert (await rollup(store)).summary.requests == 5

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+import sqlalchemy as sa
+
 from agentreg.store.evidence import ApprovalRow, EvaluationRow, ScanRow, UsageRow
 from agentreg.store.interface import NewVersion
 from agentreg.store.sql import SqlStore, SqlTx
@@ -104,6 +107,14 @@ async def test_usage_upsert_replaces_the_same_reporter_version_and_bucket(store:
     )
 
 
+async def test_the_last_of_two_reports_of_one_key_in_one_upsert_wins(store: SqlStore) -> None:
+    async with store.begin() as tx:
+        vid = await _version(tx)
+        await tx.upsert_usage([usage(vid, "gw", NOW, 1), usage(vid, "gw", NOW, 2)])
+    async with store.read() as tx:
+        assert [r.requests for r in await tx.list_usage(vid, NOW)] == [2]
+
+
 async def test_usage_lists_buckets_from_a_start_oldest_first(store: SqlStore) -> None:
     async with store.begin() as tx:
         vid = await _version(tx)
@@ -113,3 +124,18 @@ async def test_usage_lists_buckets_from_a_start_oldest_first(store: SqlStore) ->
         everything = await tx.list_usage(vid, NOW - 100 * HOUR)
     assert [r.bucket_start for r in rows] == [NOW - 2 * HOUR, NOW - HOUR, NOW]
     assert len(everything) == 5
+
+
+async def test_a_scoped_transaction_cannot_write_another_tenants_usage(store: SqlStore) -> None:
+    """Row-level security (PostgreSQL) still checks every row of the one-statement upsert."""
+    if store.dialect != "postgresql":
+        pytest.skip("row-level security is PostgreSQL's")
+    async with store.begin() as tx:
+        vid = await _version(tx)
+    with pytest.raises(sa.exc.DBAPIError, match="row-level security"):
+        async with store.begin(readers=("elsewhere",)) as tx:
+            await tx.upsert_usage([usage(vid, "gw", NOW, 1)])
+    async with store.begin(readers=("default",)) as tx:
+        await tx.upsert_usage([usage(vid, "gw", NOW, 1)])
+    async with store.read() as tx:
+        assert len(await tx.list_usage(vid, NOW)) == 1

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentreg.domain.hll import MAX_RANK, REGISTERS, HyperLogLog, merge_all, merge_serialized
+from agentreg.domain.hll import (
+    MAX_RANK,
+    REGISTERS,
+    HyperLogLog,
+    merge_all,
+    merge_serialized,
+    serialize_hashed,
+)
 
 caller_sets = st.sets(st.text(min_size=1, max_size=12), max_size=60)
 
@@ -85,6 +92,12 @@ def test_lane_wise_merge_is_the_register_wise_max(sketches: list[HyperLogLog]) -
     expected = bytes(max(column) for column in zip(*(s.registers for s in sketches), strict=True))
     assert merge_all(sketches).registers == expected
     assert merge_serialized(s.to_bytes() for s in sketches).registers == expected
+
+
+@given(st.lists(st.text(max_size=8), max_size=2000))
+def test_hashed_ids_serialize_as_their_sketch_does(ids: list[str]) -> None:
+    hashed = [hashlib.sha256(i.encode()).hexdigest() for i in ids]
+    assert serialize_hashed(hashed) == HyperLogLog.of(ids).to_bytes()
 
 
 @given(caller_sets)

@@ -11,12 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentreg.domain.errors import FieldIssue, Invalid
+from agentreg.domain.errors import FieldIssue, Invalid, Malformed
 from agentreg.domain.hll import HyperLogLog
 from agentreg.domain.usage import (
     LATENCY_BOUNDS_MS,
     LATENCY_BUCKETS,
     MAX_ITEMS,
+    decode_batch,
     histogram,
     parse_batch,
     parse_window,
@@ -133,6 +134,37 @@ def test_a_bad_field_is_named(change: dict[str, Any], field: str) -> None:
     with pytest.raises(Invalid) as exc:
         parse_batch({"items": [item(**change)]}, NOW)
     assert field in fields(exc)
+
+
+@pytest.mark.parametrize(
+    ("key", "field"),
+    [("a/b~c", "/items/0/a~1b~0c"), ("\ud800", "/items/0/\\ud800"), ("\x00", "/items/0/\\x00")],
+)
+def test_an_unknown_key_is_named_printably(key: str, field: str) -> None:
+    with pytest.raises(Invalid) as exc:
+        parse_batch({"items": [{**item(), key: 1}]}, NOW)
+    assert fields(exc) == [field]
+
+
+@pytest.mark.parametrize(
+    "ref", ["agent/com.acme/bot@1.0.\x00", "agent/com.acme/bot@\ud800", "agent/com.acme/bot@ 1"]
+)
+def test_a_ref_must_be_printable(ref: str) -> None:
+    with pytest.raises(Invalid) as exc:
+        parse_batch({"items": [item(ref=ref)]}, NOW)
+    assert fields(exc) == ["/items/0/ref"]
+
+
+@pytest.mark.parametrize(
+    "body", [b"{", b'{"items": NaN}', b"\xff\xfe\x00", b"[" * 100_000 + b"]" * 100_000, b'{"a": 1e999999}']
+)
+def test_a_batch_that_is_not_json_is_malformed(body: bytes) -> None:
+    with pytest.raises(Malformed):
+        decode_batch(body)
+
+
+def test_a_batch_decodes_as_json() -> None:
+    assert decode_batch(b'{"items": [{"requests": 1}]}') == {"items": [{"requests": 1}]}
 
 
 def test_every_bad_item_is_named_and_good_ones_are_not() -> None:

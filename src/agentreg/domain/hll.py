@@ -45,8 +45,7 @@ class HyperLogLog:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, HyperLogLog) and self.registers == other.registers
 
-    def __hash__(self) -> int:
-        return hash(bytes(self.registers))
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
         return f"HyperLogLog(~{self.estimate()} distinct)"
@@ -68,9 +67,7 @@ class HyperLogLog:
         self.add_digest(bytes.fromhex(hex_sha256))
 
     def add_digest(self, digest: bytes) -> None:
-        value = int.from_bytes(digest[:8], "big")
-        index, rest = value >> _LOW_BITS, value & _LOW_MASK
-        rank = _LOW_BITS - rest.bit_length() + 1
+        index, rank = _place(int.from_bytes(digest[:8], "big"))
         if rank > self.registers[index]:
             self.registers[index] = rank
 
@@ -139,9 +136,7 @@ def serialize_hashed(hex_ids: Iterable[str]) -> bytes:
     caller), without building 4096 registers for the usual handful of ids."""
     ranks: dict[int, int] = {}
     for hex_id in hex_ids:
-        value = int(hex_id[:16], 16)
-        index, rest = value >> _LOW_BITS, value & _LOW_MASK
-        rank = _LOW_BITS - rest.bit_length() + 1
+        index, rank = _place(int(hex_id[:16], 16))
         if rank > ranks.get(index, 0):
             ranks[index] = rank
     if len(ranks) * _ENTRY < REGISTERS:
@@ -174,6 +169,12 @@ def merge_serialized(blobs: Iterable[bytes]) -> HyperLogLog:
                 sparse[index] = blob[at + 2]
     merged = _lane_max(dense, int.from_bytes(sparse, "big"))
     return HyperLogLog(merged.to_bytes(REGISTERS, "big"))
+
+
+def _place(hash64: int) -> tuple[int, int]:
+    """The register a 64-bit hash lands in (its top bits) and its rank (where the first 1 of the rest is)."""
+    rest = hash64 & _LOW_MASK
+    return hash64 >> _LOW_BITS, _LOW_BITS - rest.bit_length() + 1
 
 
 def _lane_max(a: int, b: int) -> int:

@@ -8,6 +8,7 @@ percentiles over any window come from the summed histogram; the sketches merge t
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -78,7 +79,7 @@ def decode_batch(body: bytes) -> Any:
     time of ingesting a batch: ``parse_batch`` checks every value it uses and refuses every key it does not
     know, so NaN, huge numbers, NUL and lone surrogates never get further than an error message."""
     try:
-        return json.loads(body, parse_constant=_no_constant)
+        return json.loads(body, parse_constant=_no_constant, parse_float=_finite)
     except UnicodeDecodeError:
         raise Malformed("the body must be UTF-8") from None
     except json.JSONDecodeError as exc:
@@ -91,6 +92,13 @@ def decode_batch(body: bytes) -> Any:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 def parse_batch(body: Any, now: datetime) -> list[UsageItem]:

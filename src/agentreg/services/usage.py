@@ -6,9 +6,10 @@ every minute for every version it routes to; the audit chain records catalog cha
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from agentreg.domain.errors import FieldIssue, Invalid
@@ -46,10 +47,8 @@ async def report(store: Store, actor: Principal, body: Any) -> int:
     items = parse_batch(body, now)
     async with store.begin(readers=readers(actor)) as tx:
         versions = await _versions(tx, actor, items)
-        rows: dict[tuple[int, datetime], UsageRow] = {}
-        for item, version in zip(items, versions, strict=True):
-            # Two reports of one bucket in one batch: the later one wins, as if sent afterwards.
-            rows[(version.id, item.bucket_start)] = UsageRow(
+        rows = [
+            UsageRow(
                 version_id=version.id,
                 reporter=actor.subject,
                 bucket_start=item.bucket_start,
@@ -60,7 +59,10 @@ async def report(store: Store, actor: Principal, body: Any) -> int:
                 callers=item.callers,
                 updated_at=now,
             )
-        await tx.upsert_usage(list(rows.values()))
+            for item, version in zip(items, versions, strict=True)
+        ]
+        # Two reports of one bucket in one batch: the store keeps the later, as if sent afterwards.
+        await tx.upsert_usage(rows)
     return len(items)
 
 
@@ -108,5 +110,5 @@ async def usage_of(
     async with store.read(readers=readers(actor)) as tx:
         _, row = await version_of(tx, actor, kind, namespace, name, version, Action.USAGE_READ)
         rows = await tx.list_usage(row.id, now - span)
-    days = -(-span.total_seconds() // 86400)
-    return UsageView(window, summarize(rows, int(days), now, window=span), len(rows))
+    days = math.ceil(span / timedelta(days=1))
+    return UsageView(window, summarize(rows, days, now, window=span), len(rows))
