@@ -22,7 +22,7 @@ from agentreg.domain.errors import (
 from agentreg.domain.kinds import Kind, parse_kind
 from agentreg.domain.lifecycle import State
 from agentreg.domain.permissions import Action, allowed, authorize
-from agentreg.domain.policy import Candidate, Phase
+from agentreg.domain.policy import Candidate, Phase, Policy
 from agentreg.domain.principals import Principal
 from agentreg.domain.resolution import supersedes
 from agentreg.services import audit, clock, compat, governance, webhook
@@ -50,10 +50,32 @@ async def _publish_validated(
     origin: str,
     batch: frozenset[tuple[str, str, str]],
 ) -> PublishOutcome:
-    doc = validated.document
     now = clock.now()
-    # The admission webhook is network I/O: it runs before the transaction, never inside one.
-    webhook_warnings = await _webhook(store, actor, validated)
+    try:
+        return await _store(store, actor, validated, origin, batch, now, webhook_warnings=None)
+    except _AskWebhook as ask:
+        # The tenant's policy has an admission webhook. It is network I/O, so it is asked with no
+        # transaction open, and the publish runs again with its verdict (nothing was written).
+        warnings = await _webhook(validated, ask.owner, ask.policy)
+        return await _store(store, actor, validated, origin, batch, now, webhook_warnings=warnings)
+
+
+class _AskWebhook(Exception):
+    def __init__(self, owner: str, policy: Policy) -> None:
+        self.owner, self.policy = owner, policy
+
+
+async def _store(
+    store: Store,
+    actor: Principal,
+    validated: ValidatedDocument,
+    origin: str,
+    batch: frozenset[tuple[str, str, str]],
+    now: datetime,
+    *,
+    webhook_warnings: tuple[FieldIssue, ...] | None,
+) -> PublishOutcome:
+    doc = validated.document
     async with store.begin(readers=readers(actor)) as tx:
         await tx.lock(f"resource:{doc.kind.value}/{doc.full_name}")
         owner, claimed = await _publishing_tenant(tx, actor, doc.kind, doc.namespace, doc.name, now)
@@ -64,6 +86,9 @@ async def _publish_validated(
                 warnings = await _ref_warnings(tx, actor, validated, batch)
                 return PublishOutcome("unchanged", await _view(tx, resource, existing), warnings)
         tenant_policy = await governance.load(tx, owner, now)
+        hook = tenant_policy.policy.webhook
+        if webhook_warnings is None and hook is not None and Phase.PUBLISH in hook.phases:
+            raise _AskWebhook(owner, tenant_policy.policy)
         policy_warnings = await governance.publish_checks(
             tx, tenant_policy, _candidate(validated, resource, now), now
         )
@@ -92,7 +117,7 @@ async def _publish_validated(
         warnings = (
             *validated.warnings,
             *policy_warnings,
-            *webhook_warnings,
+            *(webhook_warnings or ()),
             *compat_warnings,
             *await _ref_warnings(tx, actor, validated, batch),
         )
@@ -199,19 +224,10 @@ def _candidate(validated: ValidatedDocument, resource: ResourceRow | None, now: 
     )
 
 
-async def _webhook(store: Store, actor: Principal, validated: ValidatedDocument) -> tuple[FieldIssue, ...]:
-    """Ask the owning tenant's admission webhook, if its policy has one for publishing (fail: refused)."""
+async def _webhook(validated: ValidatedDocument, owner: str, policy: Policy) -> tuple[FieldIssue, ...]:
+    """Ask the owning tenant's admission webhook (a refusal raises; an unreachable one with ``failure: open``
+    is a warning)."""
     doc = validated.document
-    async with store.read(readers=readers(actor)) as tx:
-        owner = await tx.namespace_owner(doc.namespace) or actor.home_tenant
-        if owner is None:
-            return ()
-        resource = await tx.get_resource(owner, doc.kind.value, doc.namespace, doc.name)
-        if resource is not None and await _existing(tx, resource, validated) is not None:
-            return ()  # republishing the same content changes nothing: nothing to admit
-        policy = (await governance.load(tx, owner, clock.now())).policy
-    if policy.webhook is None or Phase.PUBLISH not in policy.webhook.phases:
-        return ()
     payload = {
         "phase": Phase.PUBLISH.value,
         "tenant": owner,
