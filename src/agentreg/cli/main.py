@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from agentreg import __version__
-from agentreg.cli import aliases, audit, catalog, identity, login, server
+from agentreg.cli import aliases, audit, catalog, evidence, identity, lifecycle, login, policy, server
 from agentreg.cli.context import Options
 from agentreg.cli.output import Format, error_line
 from agentreg.client.errors import APIConnectionError, APIError
@@ -78,6 +78,20 @@ app.command("get")(catalog.get)
 app.command("versions")(catalog.versions)
 app.command("resolve")(catalog.resolve)
 app.add_typer(aliases.app, name="alias")
+app.command("promote")(lifecycle.promote)
+app.command("readiness")(lifecycle.readiness)
+app.command("deprecate")(lifecycle.deprecate)
+app.command("undeprecate")(lifecycle.undeprecate)
+app.command("retire")(lifecycle.retire)
+app.command("block")(lifecycle.block)
+app.command("unblock")(lifecycle.unblock)
+app.command("approve")(lifecycle.approve)
+app.command("approvals")(lifecycle.approvals)
+app.command("compatibility")(lifecycle.compatibility)
+app.command("redact")(lifecycle.redact)
+app.add_typer(evidence.app, name="evidence")
+app.command("usage")(evidence.usage)
+app.add_typer(policy.app, name="policy")
 app.command("whoami")(identity.whoami)
 app.add_typer(identity.app_tenant, name="tenant")
 app.add_typer(identity.app_namespace, name="namespace")

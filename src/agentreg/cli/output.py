@@ -38,14 +38,16 @@ def emit_data(value: Any, fmt: Format) -> None:
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+def table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None, *, stderr: bool = False
+) -> None:
     grid = Table(title=title, show_edge=False, header_style="bold")
     for i, column in enumerate(columns):
         # Names must stay copy-pasteable: never wrap the first column.
         grid.add_column(column, no_wrap=i == 0, overflow="fold")
     for row in rows:
         grid.add_row(*("" if cell is None else str(cell) for cell in row))
-    Console().print(grid)  # created per call so COLUMNS and redirection are read when printing
+    Console(stderr=stderr).print(grid)  # created per call so COLUMNS and redirection are read when printing
 
 
 def when(moment: datetime) -> str:

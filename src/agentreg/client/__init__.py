@@ -3,6 +3,9 @@
 from agentreg.client import Client
 with Client() as registry:
     config = registry.resolve("agent/com.acme/support-bot@stable")
+    registry.promote("agent", "com.acme/support-bot", "1.2.0", reason="passed the helpdesk suite")
+
+``UsageReport`` counts a gateway's traffic into the items ``report_usage`` sends.
 """
 
 from agentreg.api.schemas import (
@@ -35,6 +38,35 @@ from agentreg.api.schemas import (
     VersionStatus,
     WhoAmI,
 )
+from agentreg.api.schemas_compat import CompatOut
+from agentreg.api.schemas_evidence import (
+    EvaluationList,
+    EvaluationOut,
+    FindingIn,
+    FindingOut,
+    LatencyOut,
+    ScanList,
+    ScanOut,
+    UsageAccepted,
+    UsageOut,
+)
+from agentreg.api.schemas_lifecycle import (
+    ApprovalList,
+    ApprovalOut,
+    CheckOut,
+    GateOut,
+    PromoteOut,
+    ReadinessOut,
+    RuleOut,
+)
+from agentreg.api.schemas_policy import (
+    DecisionOut,
+    ExemptionList,
+    ExemptionOut,
+    PolicyOut,
+    PolicyRevisionList,
+    PolicyRevisionOut,
+)
 from agentreg.client._async import AsyncClient
 from agentreg.client._sync import Client
 from agentreg.client.errors import (
@@ -43,7 +75,9 @@ from agentreg.client.errors import (
     APIError,
     AuthenticationError,
     BadRequestError,
+    BlockedError,
     ConflictError,
+    GoneError,
     InternalServerError,
     NotFoundError,
     PayloadTooLargeError,
@@ -53,6 +87,7 @@ from agentreg.client.errors import (
     UnprocessableEntityError,
     UnsupportedMediaTypeError,
 )
+from agentreg.client.usage import UsageReport
 
 __all__ = [
     "APIConnectionError",
@@ -62,6 +97,8 @@ __all__ = [
     "AliasOut",
     "ApplyItemOut",
     "ApplyOut",
+    "ApprovalList",
+    "ApprovalOut",
     "AsyncClient",
     "AuditEventOut",
     "AuditList",
@@ -69,32 +106,56 @@ __all__ = [
     "AuditVerification",
     "AuthenticationError",
     "BadRequestError",
+    "BlockedError",
+    "CheckOut",
     "CheckpointList",
     "CheckpointOut",
     "Client",
+    "CompatOut",
     "ConflictError",
     "CreatedKeyOut",
+    "DecisionOut",
     "DependencyOut",
+    "EvaluationList",
+    "EvaluationOut",
+    "ExemptionList",
+    "ExemptionOut",
+    "FindingIn",
+    "FindingOut",
+    "GateOut",
+    "GoneError",
     "InternalServerError",
     "KeyList",
     "KeyOut",
     "KeyScopeIO",
+    "LatencyOut",
     "NamespaceList",
     "NamespaceOut",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PolicyOut",
+    "PolicyRevisionList",
+    "PolicyRevisionOut",
     "PreconditionFailedError",
+    "PromoteOut",
     "PublishOut",
     "RateLimitedError",
+    "ReadinessOut",
     "ResolveOut",
     "ResolvedOut",
     "ResourceOut",
     "ResourcePage",
+    "RuleOut",
+    "ScanList",
+    "ScanOut",
     "TenantList",
     "TenantOut",
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",
+    "UsageAccepted",
+    "UsageOut",
+    "UsageReport",
     "VersionList",
     "VersionOut",
     "VersionStatus",

@@ -10,6 +10,10 @@ from typing import Any
 import httpx
 
 from agentreg.api import schemas as s
+from agentreg.api import schemas_compat as sc
+from agentreg.api import schemas_evidence as se
+from agentreg.api import schemas_lifecycle as sl
+from agentreg.api import schemas_policy as sp
 from agentreg.client._core import (
     DEFAULT_TIMEOUT,
     Call,
@@ -21,6 +25,7 @@ from agentreg.client._core import (
     raise_for_error,
     read,
 )
+from agentreg.client._lifecycle import MAX_USAGE_BATCH, LifecycleOperations
 from agentreg.client.errors import APIConnectionError
 from agentreg.domain.kinds import Kind
 from agentreg.domain.names import parse_ref
@@ -45,7 +50,9 @@ class AsyncClient:
         api_key: str | None = None,
         token: str | None = None,
     ) -> None:
-        self._ops = Operations(RequestBuilder(base_url, headers, default_credential(api_key, token)))
+        builder = RequestBuilder(base_url, headers, default_credential(api_key, token))
+        self._ops = Operations(builder)
+        self._lc = LifecycleOperations(builder)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=timeout or DEFAULT_TIMEOUT)
 
@@ -72,8 +79,22 @@ class AsyncClient:
         result: s.ResourceOut = await self._send(self._ops.get(kind, name))
         return result
 
-    async def get_version(self, kind: str | Kind, name: str, selector: str = "latest") -> s.VersionOut:
-        result: s.VersionOut = await self._send(self._ops.get_version(kind, name, selector))
+    async def get_version(
+        self,
+        kind: str | Kind,
+        name: str,
+        selector: str = "latest",
+        *,
+        environment: str | None = None,
+        include_blocked: bool = False,
+    ) -> s.VersionOut:
+        """The version ``selector`` picks; with ``environment``, among the versions that environment admits.
+
+        A blocked version raises ``BlockedError`` (admins may pass ``include_blocked=True``); an alias on a
+        retired version, or one past its sunset, raises ``GoneError``.
+        """
+        call = self._ops.get_version(kind, name, selector, environment, include_blocked)
+        result: s.VersionOut = await self._send(call)
         return result
 
     async def list(
@@ -101,16 +122,16 @@ class AsyncClient:
         result: s.VersionList = await self._send(self._ops.versions(kind, name))
         return result
 
-    async def resolve(self, ref: str) -> s.ResolvedOut | s.VersionOut:
-        """An agent ref gives its active config; any other ref gives the version it selects."""
+    async def resolve(self, ref: str, *, environment: str | None = None) -> s.ResolvedOut | s.VersionOut:
+        """An agent ref gives its active config; any other ref gives the version it selects (with
+        ``environment``: among the versions that environment admits)."""
         parsed = parse_ref(ref, "ref", None)
         kind = parsed.kind or Kind.AGENT
         if kind == Kind.AGENT:
-            resolved: s.ResolvedOut = await self._send(
-                self._ops.resolved(parsed.full_name, parsed.selector.text)
-            )
+            call = self._ops.resolved(parsed.full_name, parsed.selector.text, environment)
+            resolved: s.ResolvedOut = await self._send(call)
             return resolved
-        return await self.get_version(kind, parsed.full_name, parsed.selector.text)
+        return await self.get_version(kind, parsed.full_name, parsed.selector.text, environment=environment)
 
     async def resolve_many(self, refs: Sequence[str]) -> s.ResolveOut:
         result: s.ResolveOut = await self._send(self._ops.resolve_many(refs))
@@ -261,6 +282,224 @@ class AsyncClient:
         """Sign a checkpoint over the tenant's chain head now."""
         result: s.CheckpointList = await self._send(self._ops.audit_checkpoint(tenant))
         return result
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    async def promote(
+        self,
+        kind: str | Kind,
+        name: str,
+        version: str,
+        *,
+        reason: str,
+        to: str | None = None,
+        fast_track: bool = False,
+    ) -> sl.PromoteOut:
+        """Move an exact version up one tier (``to``: default the next one); the answer holds the report.
+
+        A gate that has not passed raises ``ConflictError`` (code ``gates_not_passed``) whose ``.report``
+        lists every gate; ``fast_track=True`` (tenant admin) passes failing gates, recorded in the report
+        and the audit trail. A policy refusal raises ``PermissionDeniedError`` with ``.decision``.
+        """
+        call = self._lc.promote(kind, name, version, reason, to, fast_track)
+        result: sl.PromoteOut = await self._send(call)
+        return result
+
+    async def readiness(
+        self, kind: str | Kind, name: str, version: str, to: str | None = None
+    ) -> sl.ReadinessOut:
+        """Every gate of the next tier (or ``to``): pass, fail or pending, its evidence, what is missing."""
+        result: sl.ReadinessOut = await self._send(self._lc.readiness(kind, name, version, to))
+        return result
+
+    async def deprecate(
+        self,
+        kind: str | Kind,
+        name: str,
+        version: str,
+        *,
+        reason: str,
+        successor: str | None = None,
+        sunset: datetime | str | None = None,
+    ) -> s.VersionOut:
+        """Deprecate a version, naming its successor (a version of this resource or a full ref) and a sunset,
+        after which resolution skips it."""
+        call = self._lc.deprecate(kind, name, version, reason, successor, sunset)
+        result: s.VersionOut = await self._send(call)
+        return result
+
+    async def undeprecate(self, kind: str | Kind, name: str, version: str, *, reason: str) -> s.VersionOut:
+        """Return a deprecated version to the state it left."""
+        result: s.VersionOut = await self._send(self._lc.move(kind, name, version, "undeprecate", reason))
+        return result
+
+    async def retire(self, kind: str | Kind, name: str, version: str, *, reason: str) -> s.VersionOut:
+        """Retire a version (final): resolution skips it, an alias on it answers ``GoneError``."""
+        result: s.VersionOut = await self._send(self._lc.move(kind, name, version, "retire", reason))
+        return result
+
+    async def block(
+        self, kind: str | Kind, name: str, version: str | None = None, *, reason: str
+    ) -> s.VersionOut | s.ResourceOut:
+        """The kill switch (tenant admin): block a version, or without ``version`` every version of the
+        resource; reads of it raise ``BlockedError`` until it is unblocked."""
+        return await self._blocking(kind, name, version, True, reason)
+
+    async def unblock(
+        self, kind: str | Kind, name: str, version: str | None = None, *, reason: str
+    ) -> s.VersionOut | s.ResourceOut:
+        """Lift a block on a version, or without ``version`` on the resource."""
+        return await self._blocking(kind, name, version, False, reason)
+
+    async def _blocking(
+        self, kind: str | Kind, name: str, version: str | None, blocked: bool, reason: str
+    ) -> s.VersionOut | s.ResourceOut:
+        if version is None:
+            resource: s.ResourceOut = await self._send(self._lc.block_resource(kind, name, blocked, reason))
+            return resource
+        action = "block" if blocked else "unblock"
+        result: s.VersionOut = await self._send(self._lc.move(kind, name, version, action, reason))
+        return result
+
+    async def approve(
+        self,
+        kind: str | Kind,
+        name: str,
+        version: str,
+        *,
+        to: str | None = None,
+        comment: str = "",
+        approver: str | None = None,
+    ) -> sl.ApprovalOut:
+        """Approve a version for a tier (default: the next one); never one's own. ``approver`` names who
+        approves in single-user mode only."""
+        call = self._lc.approve(kind, name, version, to, comment, approver)
+        result: sl.ApprovalOut = await self._send(call)
+        return result
+
+    async def approvals(self, kind: str | Kind, name: str, version: str) -> sl.ApprovalList:
+        result: sl.ApprovalList = await self._send(self._lc.approvals(kind, name, version))
+        return result
+
+    async def compatibility(
+        self, kind: str | Kind, name: str, version: str, against: str | None = None
+    ) -> sc.CompatOut:
+        """What breaks from ``against`` (default: the previous version of the same major) to ``version``."""
+        result: sc.CompatOut = await self._send(self._lc.compatibility(kind, name, version, against))
+        return result
+
+    async def redact(self, kind: str | Kind, name: str, version: str, *, reason: str) -> s.VersionOut:
+        """Replace a version's spec with a tombstone (super admin); its digest, status and audit trail stay."""
+        result: s.VersionOut = await self._send(self._lc.redact(kind, name, version, reason))
+        return result
+
+    # --- evidence -----------------------------------------------------------------------------------------
+
+    async def add_evaluation(
+        self,
+        kind: str | Kind,
+        name: str,
+        version: str,
+        *,
+        suite: str,
+        level: str,
+        passed: bool,
+        score: float | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        report_url: str | None = None,
+    ) -> se.EvaluationOut:
+        """Attest an evaluation of a version (``level``: basic or comprehensive; ``score`` from 0 to 1)."""
+        call = self._lc.add_evaluation(kind, name, version, suite, level, passed, score, metrics, report_url)
+        result: se.EvaluationOut = await self._send(call)
+        return result
+
+    async def evaluations(self, kind: str | Kind, name: str, version: str) -> se.EvaluationList:
+        result: se.EvaluationList = await self._send(self._lc.evaluations(kind, name, version))
+        return result
+
+    async def add_scan(
+        self,
+        kind: str | Kind,
+        name: str,
+        version: str,
+        *,
+        scanner: str,
+        findings: Sequence[Mapping[str, Any] | se.FindingIn],
+    ) -> se.ScanOut:
+        """Attest a security scan: ``findings`` as ``{id, severity: critical|high|medium|low|info, title}``."""
+        result: se.ScanOut = await self._send(self._lc.add_scan(kind, name, version, scanner, findings))
+        return result
+
+    async def scans(self, kind: str | Kind, name: str, version: str) -> se.ScanList:
+        result: se.ScanList = await self._send(self._lc.scans(kind, name, version))
+        return result
+
+    async def report_usage(self, items: Sequence[Mapping[str, Any]]) -> se.UsageAccepted:
+        """Send usage reports (``UsageReport.items()`` builds them), 1000 a request: each request is checked
+        whole before any of it is stored, so an error leaves the earlier requests stored."""
+        accepted = 0
+        for start in range(0, len(items), MAX_USAGE_BATCH):
+            batch: se.UsageAccepted = await self._send(
+                self._lc.report_usage(items[start : start + MAX_USAGE_BATCH])
+            )
+            accepted += batch.accepted
+        return se.UsageAccepted(accepted=accepted)
+
+    async def usage(self, kind: str | Kind, name: str, version: str, window: str = "30d") -> se.UsageOut:
+        """A version's usage over ``window`` (``<n>d`` or ``<n>h``), all reporters merged."""
+        result: se.UsageOut = await self._send(self._lc.usage(kind, name, version, window))
+        return result
+
+    # --- governance ---------------------------------------------------------------------------------------
+
+    async def check(self, ref: str, environment: str | None = None) -> sl.CheckOut:
+        """May ``ref`` (``kind/namespace/name[@selector]``) run in ``environment``? The version it resolves
+        to and every rule's result."""
+        result: sl.CheckOut = await self._send(self._lc.check(ref, environment))
+        return result
+
+    async def get_policy(self, tenant: str | None = None) -> sp.PolicyOut:
+        """The tenant's policy: the document as put, and the policy in effect (defaults filled in)."""
+        result: sp.PolicyOut = await self._send(self._lc.get_policy(tenant))
+        return result
+
+    async def put_policy(
+        self,
+        document: Any,
+        tenant: str | None = None,
+        if_match: sp.PolicyOut | int | str | None = None,
+    ) -> sp.PolicyOut:
+        """Replace the tenant's policy (a mapping, or YAML/JSON text); ``if_match`` (the policy as read, its
+        revision or its ETag) refuses the change with ``PreconditionFailedError`` if it changed since."""
+        result: sp.PolicyOut = await self._send(self._lc.put_policy(document, tenant, if_match))
+        return result
+
+    async def policy_revisions(self, tenant: str | None = None) -> sp.PolicyRevisionList:
+        """Every revision of the tenant's policy, newest first."""
+        result: sp.PolicyRevisionList = await self._send(self._lc.policy_revisions(tenant))
+        return result
+
+    async def exemptions(self, tenant: str | None = None) -> sp.ExemptionList:
+        """The tenant's exemptions; expired ones are listed inactive."""
+        result: sp.ExemptionList = await self._send(self._lc.exemptions(tenant))
+        return result
+
+    async def add_exemption(
+        self,
+        resource: str,
+        rules: Sequence[str],
+        reason: str,
+        expires_at: datetime | str,
+        tenant: str | None = None,
+    ) -> sp.ExemptionOut:
+        """Exempt ``resource`` (``kind/namespace/name[@range]``) from ``rules`` (ids or globs) until
+        ``expires_at``."""
+        call = self._lc.add_exemption(resource, rules, reason, expires_at, tenant)
+        result: sp.ExemptionOut = await self._send(call)
+        return result
+
+    async def delete_exemption(self, exemption_id: str, tenant: str | None = None) -> None:
+        await self._send(self._lc.delete_exemption(exemption_id, tenant))
 
     async def close(self) -> None:
         if self._owns_http:

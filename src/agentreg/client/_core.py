@@ -16,7 +16,14 @@ from pydantic import BaseModel
 
 from agentreg import __version__
 from agentreg.api import schemas as s
-from agentreg.client.errors import BY_STATUS, APIError, InternalServerError, RateLimitedError
+from agentreg.client.errors import (
+    BY_STATUS,
+    APIError,
+    GoneError,
+    InternalServerError,
+    RateLimitedError,
+    extra_fields,
+)
 from agentreg.domain.kinds import Kind, parse_kind
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -117,13 +124,15 @@ def raise_for_error(response: httpx.Response) -> None:
         error = body["error"]
         message, code = str(error["message"]), str(error["code"])
         details, request_id = list(error.get("details") or []), error.get("request_id")
-    except (ValueError, KeyError, TypeError):
-        body, message, code, details, request_id = (
+        extra = extra_fields(error)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        body, message, code, details, request_id, extra = (
             response.text,
             response.text[:200] or response.reason_phrase,
             "http_error",
             [],
             None,
+            {},
         )
     cls = BY_STATUS.get(
         response.status_code, InternalServerError if response.status_code >= 500 else APIError
@@ -135,10 +144,26 @@ def raise_for_error(response: httpx.Response) -> None:
         details=details,
         request_id=request_id,
         body=body,
+        extra=extra,
     )
     if isinstance(error, RateLimitedError):
         error.retry_after = retry_after(response.headers.get("retry-after"))
+    if isinstance(error, GoneError):
+        error.successor = link_target(response.headers.get("link"), "successor-version")
     raise error
+
+
+def link_target(header: str | None, rel: str) -> str | None:
+    """The target of the first link with relation ``rel`` in a Link header (RFC 8288), None if there is none."""
+    for link in (header or "").split(","):
+        target, *params = (part.strip() for part in link.split(";"))
+        if not (target.startswith("<") and target.endswith(">")):
+            continue
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "rel" and rel in value.strip().strip('"').split():
+                return target[1:-1]
+    return None
 
 
 def retry_after(value: str | None) -> float | None:
@@ -159,6 +184,14 @@ def retry_after(value: str | None) -> float | None:
 
 def _time(value: datetime | str | None) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+def reading_params(environment: str | None, include_blocked: bool) -> list[tuple[str, str]] | None:
+    """Query parameters of a version read: resolve among what ``environment`` admits; read blocked ones."""
+    params = [("environment", environment)] if environment else []
+    if include_blocked:
+        params.append(("includeBlocked", "true"))
+    return params or None
 
 
 def namespace_etag(namespace: s.NamespaceOut) -> str:
@@ -227,8 +260,17 @@ class Operations:
     def get(self, kind: str | Kind, name: str) -> Call:
         return Call(self.b.build("GET", resource_path(kind, name)), s.ResourceOut)
 
-    def get_version(self, kind: str | Kind, name: str, selector: str) -> Call:
-        return Call(self.b.build("GET", resource_path(kind, name, "versions", selector)), s.VersionOut)
+    def get_version(
+        self,
+        kind: str | Kind,
+        name: str,
+        selector: str,
+        environment: str | None = None,
+        include_blocked: bool = False,
+    ) -> Call:
+        path = resource_path(kind, name, "versions", selector)
+        params = reading_params(environment, include_blocked)
+        return Call(self.b.build("GET", path, params=params), s.VersionOut)
 
     def list_page(
         self,
@@ -252,11 +294,12 @@ class Operations:
     def versions(self, kind: str | Kind, name: str) -> Call:
         return Call(self.b.build("GET", resource_path(kind, name, "versions")), s.VersionList)
 
-    def resolved(self, name: str, selector: str) -> Call:
-        return Call(
-            self.b.build("GET", resource_path(Kind.AGENT, name, "versions", selector, "resolved")),
-            s.ResolvedOut,
-        )
+    def resolved(
+        self, name: str, selector: str, environment: str | None = None, include_blocked: bool = False
+    ) -> Call:
+        path = resource_path(Kind.AGENT, name, "versions", selector, "resolved")
+        params = reading_params(environment, include_blocked)
+        return Call(self.b.build("GET", path, params=params), s.ResolvedOut)
 
     def resolve_many(self, refs: Sequence[str]) -> Call:
         return Call(self.b.build("POST", "/v1/resolve", json_body={"refs": list(refs)}), s.ResolveOut)
