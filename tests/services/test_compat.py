@@ -85,11 +85,17 @@ async def test_the_base_is_the_highest_earlier_version_of_the_major(store: SqlSt
     assert "with 1.2.0" in caught.value.message
 
 
-async def test_a_release_is_compared_with_its_own_pre_release(store: SqlStore) -> None:
+async def test_a_release_is_compared_with_the_previous_release_not_a_pre_release(store: SqlStore) -> None:
+    """Pre-releases promise no compatibility: dropping what only an RC had breaks nobody."""
     await publish(store, ME, bot("1.0.0", "answer"))
     await publish(store, ME, bot("1.1.0-rc.1", "answer", "search"))
+    assert await check(store, bot("1.1.0", "answer"), refuse=True) == ()
     with pytest.raises(BreakingChange) as caught:
-        await check(store, bot("1.1.0", "answer"), refuse=True)
+        await check(store, bot("1.2.0", "search"), refuse=True)
+    assert "with 1.0.0" in caught.value.message
+    # A pre-release is compared with whatever came before it, pre-releases included.
+    with pytest.raises(BreakingChange) as caught:
+        await check(store, bot("1.1.0-rc.2", "answer"), refuse=True)
     assert "with 1.1.0-rc.1" in caught.value.message
 
 

@@ -43,7 +43,8 @@ class CompatReport:
 async def publish_check(
     tx: Tx, resource: ResourceRow, validated: ValidatedDocument, refuse: bool
 ) -> tuple[FieldIssue, ...]:
-    """Compare a version being published with the highest earlier version of its major.
+    """Compare a version being published with the highest earlier version of its major (for a release, the
+    highest earlier release: pre-releases promise no compatibility).
 
     Breaking changes raise BreakingChange when ``refuse`` (the tenant's policy), else come back as warnings;
     () when nothing breaks or there is nothing to compare with (a new major, a non-SemVer version).
@@ -52,7 +53,7 @@ async def publish_check(
     new = parse_semver(doc.version)
     if new is None:
         return ()
-    base = _earlier(await tx.list_versions(resource.id), new, same_major=True)
+    base = await _publish_base(tx, resource, new)
     if base is None:
         return ()
     old = json.loads(await tx.version_document(base.id))
@@ -117,12 +118,32 @@ def _against(text: str) -> Selector:
     return selector
 
 
-def _earlier(versions: Sequence[VersionRow], new: SemVer, *, same_major: bool) -> VersionRow | None:
-    """The highest unredacted SemVer version below ``new`` (in ``new``'s major when ``same_major``)."""
+async def _publish_base(tx: Tx, resource: ResourceRow, new: SemVer) -> VersionRow | None:
+    """The version ``new`` is compared with, in one indexed lookup for the usual publish (a release above
+    the highest release so far); by scanning the versions otherwise (a backport, a pre-release)."""
+    latest = parse_semver(resource.latest_version) if resource.latest_version else None
+    if latest is not None and not new.is_prerelease and not latest.is_prerelease and new > latest:
+        if latest.major != new.major:
+            return None  # every release is below the new major
+        assert resource.latest_version is not None
+        row = await tx.find_version(resource.id, resource.latest_version, None)
+        if row is not None and row.redacted is None:
+            return row
+    versions = await tx.list_versions(resource.id)
+    return _earlier(versions, new, same_major=True, releases_only=not new.is_prerelease)
+
+
+def _earlier(
+    versions: Sequence[VersionRow], new: SemVer, *, same_major: bool, releases_only: bool = False
+) -> VersionRow | None:
+    """The highest unredacted SemVer version below ``new`` (in ``new``'s major when ``same_major``; only
+    releases when ``releases_only``)."""
     best: tuple[SemVer, int, VersionRow] | None = None
     for row in versions:
         semver = parse_semver(row.version)
         if semver is None or row.redacted is not None or not semver < new:
+            continue
+        if releases_only and semver.is_prerelease:
             continue
         if same_major and semver.major != new.major:
             continue
@@ -135,7 +156,10 @@ def _default_base(versions: Sequence[VersionRow], row: VersionRow) -> VersionRow
     new = parse_semver(row.version)
     if new is None:
         return None
-    return _earlier(versions, new, same_major=True) or _earlier(versions, new, same_major=False)
+    releases = not new.is_prerelease
+    return _earlier(versions, new, same_major=True, releases_only=releases) or _earlier(
+        versions, new, same_major=False, releases_only=releases
+    )
 
 
 def _comparable(resource: ResourceRow, row: VersionRow) -> None:
