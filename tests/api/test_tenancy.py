@@ -516,3 +516,28 @@ async def test_single_user_mode_needs_no_credentials(store: Store, tmp_path: Pat
         assert (
             await api.get("/v1/whoami", headers={"authorization": "Bearer agr_" + "x" * 43})
         ).status_code == 401
+
+
+async def test_a_shared_reader_resolves_under_the_owners_policy(world: World) -> None:
+    """The owner's policy decides how its shared resources resolve, for every reader (on PostgreSQL, row-level
+    security lets a grantee read the owner's policy rows; the API still shows the document to members only)."""
+    await world.share(NS_A, tenants=(B,))
+    policy = {
+        "apiVersion": "agentreg.dev/v1",
+        "kind": "Policy",
+        "spec": {
+            "environments": {"prod": {"states": ["certified"]}},
+            "deny": [{"name": f"{NS_A}/triage", "versions": "<1.0.1"}],
+        },
+    }
+    ok(await world.call("alpha_admin", "PUT", "/v1/policy", policy))
+    for who in ("alpha_developer", "beta_developer"):
+        for query in ("?environment=prod", "?environment=prod&via=fastapi"):
+            refused = await world.call(who, "GET", f"/v1/mcp-servers/{NS_A}/github/versions/latest{query}")
+            assert refused.status_code == 409, (who, refused.text)
+            assert refused.json()["error"]["code"] == "not_admitted"
+        denied = await world.call(who, "GET", f"/v1/skills/{NS_A}/triage/versions/latest")
+        assert denied.status_code == 409 and "deny.0" in denied.text, (who, denied.text)
+        check = ok(await world.call(who, "POST", "/v1/governance/check", {"ref": f"skill/{NS_A}/triage@^1"}))
+        assert check.json()["allowed"] is False
+    assert (await world.call("beta_admin", "GET", "/v1/policy?tenant=alpha")).status_code == 404

@@ -38,14 +38,27 @@ def _via_version(table: str, own: bool) -> str:
     )
 
 
+# A tenant's policy decides how its shared resources resolve, so a tenant reading them (a namespace granted
+# to it, or public) reads the owner's policy and exemptions too; only members write them. The API still
+# shows a policy document to members only.
+_SHARES_WITH_READER = (
+    "EXISTS (SELECT 1 FROM namespaces n JOIN namespace_grants g ON g.namespace = n.name"
+    " WHERE n.tenant_id = {table}.tenant_id AND (g.grantee = '*' OR " + _owns("g.grantee") + "))"
+)
+
+
+def _policy_read(table: str) -> str:
+    return f"({_owns('tenant_id')} OR {_SHARES_WITH_READER.format(table=table)})"
+
+
 # table -> (read rule, write rule), as in 0003.
 POLICIES: dict[str, tuple[str, str]] = {
     "evaluations": (_via_version("evaluations", False), _via_version("evaluations", True)),
     "scans": (_via_version("scans", False), _via_version("scans", True)),
     "approvals": (_via_version("approvals", False), _via_version("approvals", True)),
     "usage_buckets": (_via_version("usage_buckets", False), _via_version("usage_buckets", True)),
-    "policies": (_owns("tenant_id"), _owns("tenant_id")),
-    "policy_exemptions": (_owns("tenant_id"), _owns("tenant_id")),
+    "policies": (_policy_read("policies"), _owns("tenant_id")),
+    "policy_exemptions": (_policy_read("policy_exemptions"), _owns("tenant_id")),
 }
 _WRITES = {
     "insert": "FOR INSERT TO {role} WITH CHECK ({w})",
