@@ -10,6 +10,7 @@ from agentreg.api.auth import client_address
 from agentreg.domain.errors import NotFound
 from agentreg.domain.kinds import Kind, kind_from_plural
 from agentreg.domain.principals import Principal
+from agentreg.services.views import VersionAddress
 from agentreg.store.interface import Store
 
 
@@ -46,3 +47,16 @@ NamePath = Annotated[str, Path(min_length=1)]
 SelectorPath = Annotated[
     str, Path(min_length=1, max_length=255, description="version, 'latest', alias or range")
 ]
+
+
+async def _version_address(
+    kind: KindDep,
+    namespace: Annotated[str, Path(min_length=1)],
+    name: Annotated[str, Path(min_length=1)],
+    version: Annotated[str, Path(min_length=1, max_length=255, description="an exact version")],
+) -> VersionAddress:
+    return VersionAddress(kind, namespace, name, version)
+
+
+# /v1/{plural}/{namespace}/{name}/versions/{version}/…: the one version a route acts on.
+VersionDep = Annotated[VersionAddress, Depends(_version_address)]

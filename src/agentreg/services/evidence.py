@@ -4,20 +4,19 @@ of all evidence (approvals and usage included) that promotion gates and policy r
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from agentreg.domain.errors import Invalid
 from agentreg.domain.evidence import Level, Severity, check_metrics, check_report_url, severity_counts
 from agentreg.domain.gates import Evidence
-from agentreg.domain.kinds import Kind
 from agentreg.domain.permissions import Action
 from agentreg.domain.principals import Principal
 from agentreg.domain.usage import summarize
 from agentreg.services import audit, clock
 from agentreg.services.access import readers
 from agentreg.services.catalog import version_of, version_path
+from agentreg.services.views import VersionAddress
 from agentreg.store.evidence import EvaluationRow, ScanRow
 from agentreg.store.interface import ResourceRow, Store, Tx, VersionRow
 
@@ -27,16 +26,6 @@ MAX_TITLE = 500
 SUMMARY_WINDOW_DAYS = 30
 _LEVELS = frozenset(level.value for level in Level)
 _SEVERITIES = frozenset(severity.value for severity in Severity)
-
-
-@dataclass(frozen=True, slots=True)
-class VersionAddress:
-    """Which version, as a request names it (``version`` must be exact)."""
-
-    kind: Kind
-    namespace: str
-    name: str
-    version: str
 
 
 # --- evaluations ---------------------------------------------------------------------------------------

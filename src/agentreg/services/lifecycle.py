@@ -36,7 +36,7 @@ from agentreg.domain.principals import ANONYMOUS, Principal
 from agentreg.services import audit, clock, evidence, governance, webhook
 from agentreg.services.access import readers, resource_path
 from agentreg.services.catalog import exact_version, find_resource, version_of, version_path
-from agentreg.services.views import ResourceView, VersionView
+from agentreg.services.views import ResourceView, VersionAddress, VersionView
 from agentreg.store.evidence import ApprovalRow
 from agentreg.store.interface import Mark, ResourceRow, Store, Tx, VersionRow, VersionState
 
@@ -83,11 +83,9 @@ async def _readiness(
     return ReadinessView(resource, version, result, config)
 
 
-async def get_readiness(
-    store: Store, actor: Principal, kind: Kind, namespace: str, name: str, version: str, to: str | None
-) -> ReadinessView:
+async def get_readiness(store: Store, actor: Principal, at: VersionAddress, to: str | None) -> ReadinessView:
     async with store.read(readers=readers(actor)) as tx:
-        resource, row = await version_of(tx, actor, kind, namespace, name, version, Action.READ)
+        resource, row = await version_of(tx, actor, at.kind, at.namespace, at.name, at.version, Action.READ)
         target = _target(row, to)
         return await _readiness(tx, resource, row, target, clock.now())
 
@@ -110,10 +108,7 @@ def _target(version: VersionRow, to: str | None) -> State:
 async def promote(
     store: Store,
     actor: Principal,
-    kind: Kind,
-    namespace: str,
-    name: str,
-    version: str,
+    at: VersionAddress,
     *,
     to: str | None,
     reason: str,
@@ -126,14 +121,16 @@ async def promote(
     now = clock.now()
     # First pass, read-only: everything that decides, so the webhook (network) runs outside a transaction.
     async with store.read(readers=readers(actor)) as tx:
-        resource, row = await version_of(tx, actor, kind, namespace, name, version, Action.PROMOTION_REQUEST)
+        resource, row = await version_of(
+            tx, actor, at.kind, at.namespace, at.name, at.version, Action.PROMOTION_REQUEST
+        )
         move = transition(State(row.state), Move.PROMOTE, to=requested)
         if fast_track:
             authorize(
                 actor,
                 Action.LIFECYCLE_ADMIN,
                 resource.tenant_id,
-                namespace=namespace,
+                namespace=at.namespace,
                 resource=resource_path(resource),
             )
         report = await _readiness(tx, resource, row, move.target, now)
@@ -174,7 +171,7 @@ async def promote(
         report.gates_config,
     )
     async with store.begin(readers=readers(actor)) as tx:
-        resource, current = await _locked(tx, actor, kind, namespace, name, version, Action.PROMOTION_REQUEST)
+        resource, current = await _locked(tx, actor, at, Action.PROMOTION_REQUEST)
         if current.state != row.state:
             raise Conflict(
                 f"{version_path(resource, current.version)} changed to {current.state} meanwhile; retry"
@@ -241,10 +238,10 @@ async def _admission(
 
 
 async def _locked(
-    tx: Tx, actor: Principal, kind: Kind, namespace: str, name: str, version: str, action: Action
+    tx: Tx, actor: Principal, at: VersionAddress, action: Action
 ) -> tuple[ResourceRow, VersionRow]:
-    await tx.lock(f"resource:{kind.value}/{namespace}/{name}")
-    return await version_of(tx, actor, kind, namespace, name, version, action)
+    await tx.lock(f"resource:{at.kind.value}/{at.namespace}/{at.name}")
+    return await version_of(tx, actor, at.kind, at.namespace, at.name, at.version, action)
 
 
 async def _view(
@@ -268,10 +265,7 @@ async def _view(
 async def approve(
     store: Store,
     actor: Principal,
-    kind: Kind,
-    namespace: str,
-    name: str,
-    version: str,
+    at: VersionAddress,
     *,
     to: str | None = None,
     comment: str = "",
@@ -283,7 +277,7 @@ async def approve(
     if len(comment) > 500:
         raise Invalid.at("/comment", "must be at most 500 characters")
     async with store.begin(readers=readers(actor)) as tx:
-        resource, row = await _locked(tx, actor, kind, namespace, name, version, Action.PROMOTION_APPROVE)
+        resource, row = await _locked(tx, actor, at, Action.PROMOTION_APPROVE)
         target = _target(row, to)
         who = _approver(actor, approver)
         if who == row.published_by:
@@ -329,11 +323,9 @@ def _approvals_gate(tenant_policy: governance.TenantPolicy, target: State) -> Ap
     return None
 
 
-async def list_approvals(
-    store: Store, actor: Principal, kind: Kind, namespace: str, name: str, version: str
-) -> list[ApprovalRow]:
+async def list_approvals(store: Store, actor: Principal, at: VersionAddress) -> list[ApprovalRow]:
     async with store.read(readers=readers(actor)) as tx:
-        _, row = await version_of(tx, actor, kind, namespace, name, version, Action.READ)
+        _, row = await version_of(tx, actor, at.kind, at.namespace, at.name, at.version, Action.READ)
         return await tx.list_approvals(row.id)
 
 
@@ -343,10 +335,7 @@ async def list_approvals(
 async def deprecate(
     store: Store,
     actor: Principal,
-    kind: Kind,
-    namespace: str,
-    name: str,
-    version: str,
+    at: VersionAddress,
     *,
     reason: str,
     successor: str | None = None,
@@ -357,7 +346,7 @@ async def deprecate(
     if sunset is not None and sunset <= now:
         raise Invalid.at("/sunset", "must be in the future")
     async with store.begin(readers=readers(actor)) as tx:
-        resource, row = await _locked(tx, actor, kind, namespace, name, version, Action.PROMOTION_REQUEST)
+        resource, row = await _locked(tx, actor, at, Action.PROMOTION_REQUEST)
         move = transition(State(row.state), Move.DEPRECATE)
         if successor is not None:
             successor = await _check_successor(tx, actor, resource, row, successor)
@@ -391,27 +380,23 @@ async def _check_successor(
     return f"{version_path(target_resource, target.version)}"
 
 
-async def undeprecate(
-    store: Store, actor: Principal, kind: Kind, namespace: str, name: str, version: str, *, reason: str
-) -> VersionView:
+async def undeprecate(store: Store, actor: Principal, at: VersionAddress, *, reason: str) -> VersionView:
     """Return a deprecated version to the state it left (never higher: no gate is skipped)."""
     reason = check_reason(reason)
     now = clock.now()
     async with store.begin(readers=readers(actor)) as tx:
-        resource, row = await _locked(tx, actor, kind, namespace, name, version, Action.PROMOTION_REQUEST)
+        resource, row = await _locked(tx, actor, at, Action.PROMOTION_REQUEST)
         before = State(row.state_before) if row.state_before else None
         move = transition(State(row.state), Move.UNDEPRECATE, before=before)
         state = VersionState(move.target.value, now)
         return await _move(tx, actor, resource, row, move, state, reason)
 
 
-async def retire(
-    store: Store, actor: Principal, kind: Kind, namespace: str, name: str, version: str, *, reason: str
-) -> VersionView:
+async def retire(store: Store, actor: Principal, at: VersionAddress, *, reason: str) -> VersionView:
     reason = check_reason(reason)
     now = clock.now()
     async with store.begin(readers=readers(actor)) as tx:
-        resource, row = await _locked(tx, actor, kind, namespace, name, version, Action.PROMOTION_REQUEST)
+        resource, row = await _locked(tx, actor, at, Action.PROMOTION_REQUEST)
         move = transition(State(row.state), Move.RETIRE)
         # A successor named at deprecation stays: reads of the retired version keep pointing at it.
         state = VersionState(State.RETIRED.value, now, successor=row.successor)
@@ -451,10 +436,7 @@ async def _move(
 async def block_version(
     store: Store,
     actor: Principal,
-    kind: Kind,
-    namespace: str,
-    name: str,
-    version: str,
+    at: VersionAddress,
     *,
     reason: str,
     blocked: bool,
@@ -463,9 +445,9 @@ async def block_version(
     reason = check_reason(reason)
     now = clock.now()
     async with store.begin(readers=readers(actor)) as tx:
-        await tx.lock(f"resource:{kind.value}/{namespace}/{name}")
-        resource = await find_resource(tx, actor, kind, namespace, name, Action.LIFECYCLE_ADMIN)
-        row = await exact_version(tx, resource, version)
+        await tx.lock(f"resource:{at.kind.value}/{at.namespace}/{at.name}")
+        resource = await find_resource(tx, actor, at.kind, at.namespace, at.name, Action.LIFECYCLE_ADMIN)
+        row = await exact_version(tx, resource, at.version)
         mark = Mark(reason, now, actor.subject) if blocked else None
         if (row.blocked is not None) == blocked:
             if blocked:

@@ -79,3 +79,13 @@ class Dependency:
 class ResolvedView:
     root: VersionView
     dependencies: tuple[Dependency, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionAddress:
+    """Which version, as a request names it (``version`` must be exact)."""
+
+    kind: Kind
+    namespace: str
+    name: str
+    version: str

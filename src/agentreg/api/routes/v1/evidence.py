@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from agentreg.api import schemas_evidence as s
 from agentreg.api.bodies import APPLY_LIMIT, media_type, read_limited, strict_json
-from agentreg.api.deps import ActorDep, KindDep, NamePath, NamespacePath, StoreDep
+from agentreg.api.deps import ActorDep, StoreDep, VersionDep
 from agentreg.api.responses import ERROR_RESPONSES, json_model
 from agentreg.domain.errors import Unsupported
 from agentreg.domain.evidence import severity_counts
 from agentreg.domain.usage import decode_batch
 from agentreg.services import evidence, usage
-from agentreg.services.evidence import VersionAddress
 from agentreg.store.evidence import EvaluationRow, ScanRow
 
 router = APIRouter(prefix="/v1", tags=["evidence"], responses=ERROR_RESPONSES)
 VERSION = "/{plural}/{namespace}/{name}/versions/{version}"
-VersionPath = Annotated[str, Path(min_length=1, max_length=255, description="an exact version")]
 # 10,000 findings with long titles, or 1,000 usage reports each carrying a full sketch, are megabytes.
 LARGE_LIMIT = APPLY_LIMIT
 
@@ -57,10 +55,7 @@ def _scan_out(row: ScanRow) -> s.ScanOut:
 )
 async def add_evaluation(
     request: Request,
-    kind: KindDep,
-    namespace: NamespacePath,
-    name: NamePath,
-    version: VersionPath,
+    at: VersionDep,
     store: StoreDep,
     actor: ActorDep,
 ) -> Response:
@@ -68,7 +63,7 @@ async def add_evaluation(
     row = await evidence.add_evaluation(
         store,
         actor,
-        VersionAddress(kind, namespace, name, version),
+        at,
         suite=body.suite,
         level=body.level,
         score=body.score,
@@ -82,14 +77,11 @@ async def add_evaluation(
 @router.get(VERSION + "/evaluations", response_model=s.EvaluationList, summary="A version's evaluations")
 async def list_evaluations(
     request: Request,
-    kind: KindDep,
-    namespace: NamespacePath,
-    name: NamePath,
-    version: VersionPath,
+    at: VersionDep,
     store: StoreDep,
     actor: ActorDep,
 ) -> Response:
-    rows = await evidence.list_evaluations(store, actor, VersionAddress(kind, namespace, name, version))
+    rows = await evidence.list_evaluations(store, actor, at)
     return json_model(request, s.EvaluationList(items=[_evaluation_out(r) for r in rows]))
 
 
@@ -101,10 +93,7 @@ async def list_evaluations(
 )
 async def add_scan(
     request: Request,
-    kind: KindDep,
-    namespace: NamespacePath,
-    name: NamePath,
-    version: VersionPath,
+    at: VersionDep,
     store: StoreDep,
     actor: ActorDep,
 ) -> Response:
@@ -112,7 +101,7 @@ async def add_scan(
     row = await evidence.add_scan(
         store,
         actor,
-        VersionAddress(kind, namespace, name, version),
+        at,
         scanner=body.scanner,
         findings=[f.model_dump() for f in body.findings],
     )
@@ -122,14 +111,11 @@ async def add_scan(
 @router.get(VERSION + "/scans", response_model=s.ScanList, summary="A version's security scans")
 async def list_scans(
     request: Request,
-    kind: KindDep,
-    namespace: NamespacePath,
-    name: NamePath,
-    version: VersionPath,
+    at: VersionDep,
     store: StoreDep,
     actor: ActorDep,
 ) -> Response:
-    rows = await evidence.list_scans(store, actor, VersionAddress(kind, namespace, name, version))
+    rows = await evidence.list_scans(store, actor, at)
     return json_model(request, s.ScanList(items=[_scan_out(r) for r in rows]))
 
 
@@ -138,15 +124,12 @@ async def list_scans(
 )
 async def get_usage(
     request: Request,
-    kind: KindDep,
-    namespace: NamespacePath,
-    name: NamePath,
-    version: VersionPath,
+    at: VersionDep,
     store: StoreDep,
     actor: ActorDep,
     window: Annotated[str, Query(max_length=8, description="<n>d or <n>h, 1h to 90d")] = "30d",
 ) -> Response:
-    view = await usage.usage_of(store, actor, kind, namespace, name, version, window)
+    view = await usage.usage_of(store, actor, at.kind, at.namespace, at.name, at.version, window)
     summary = view.summary
     out = s.UsageOut(
         window=view.window,

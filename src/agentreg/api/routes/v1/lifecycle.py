@@ -3,23 +3,26 @@ kill switch, and the governance check."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
 from agentreg.api import render
 from agentreg.api import schemas_lifecycle as sl
 from agentreg.api.bodies import strict_json
-from agentreg.api.deps import ActorDep, KindDep, NamePath, NamespacePath, StoreDep
+from agentreg.api.deps import ActorDep, KindDep, NamePath, NamespacePath, StoreDep, VersionDep
 from agentreg.api.fastlane import version_etag
 from agentreg.api.responses import ERROR_RESPONSES, json_model
+from agentreg.api.schemas import ResourceOut, VersionOut
+from agentreg.domain.kinds import Kind
+from agentreg.domain.principals import Principal
 from agentreg.services import lifecycle, selection
 from agentreg.services.views import VersionView
 from agentreg.store.evidence import ApprovalRow
+from agentreg.store.interface import Store
 
 router = APIRouter(prefix="/v1", tags=["lifecycle"], responses=ERROR_RESPONSES)
 VERSION = "/{plural}/{namespace}/{name}/versions/{version}"
-VersionPath = Annotated[str, "exact version"]
 
 
 def _version(request: Request, view: VersionView) -> Response:
@@ -41,15 +44,12 @@ def _approval(row: ApprovalRow) -> sl.ApprovalOut:
 @router.get(f"{VERSION}/readiness", response_model=sl.ReadinessOut, summary="Every gate of the next tier")
 async def readiness(
     request: Request,
-    kind: KindDep,
-    namespace: NamespacePath,
-    name: NamePath,
-    version: str,
+    at: VersionDep,
     store: StoreDep,
     actor: ActorDep,
     to: Annotated[str | None, Query(description="experimental or certified (default: the next tier)")] = None,
 ) -> Response:
-    report = await lifecycle.get_readiness(store, actor, kind, namespace, name, version, to)
+    report = await lifecycle.get_readiness(store, actor, at, to)
     return json_model(request, sl.ReadinessOut.model_validate(lifecycle.report_json(report)))
 
 
@@ -58,138 +58,64 @@ async def readiness(
     response_model=sl.PromoteOut,
     summary="Promote one tier (409 gates_not_passed with error.report when a gate fails)",
 )
-async def promote(
-    request: Request,
-    kind: KindDep,
-    namespace: NamespacePath,
-    name: NamePath,
-    version: str,
-    store: StoreDep,
-    actor: ActorDep,
-) -> Response:
+async def promote(request: Request, at: VersionDep, store: StoreDep, actor: ActorDep) -> Response:
     body = await strict_json(request, sl.PromoteIn)
     view, report = await lifecycle.promote(
-        store,
-        actor,
-        kind,
-        namespace,
-        name,
-        version,
-        to=body.to,
-        reason=body.reason,
-        fast_track=body.fastTrack,
+        store, actor, at, to=body.to, reason=body.reason, fast_track=body.fastTrack
     )
     out = render.version_out(view)
-    promoted = sl.PromoteOut(
-        document=out.document,
-        status=out.status,
-        report=sl.ReadinessOut.model_validate(lifecycle.report_json(report)),
-    )
+    report_out = sl.ReadinessOut.model_validate(lifecycle.report_json(report))
+    promoted = sl.PromoteOut(document=out.document, status=out.status, report=report_out)
     return json_model(request, promoted, etag=version_etag(view))
 
 
-@router.post(f"{VERSION}/deprecate", summary="Deprecate, naming a successor and a sunset")
-async def deprecate(
-    request: Request,
-    kind: KindDep,
-    namespace: NamespacePath,
-    name: NamePath,
-    version: str,
-    store: StoreDep,
-    actor: ActorDep,
-) -> Response:
+@router.post(
+    f"{VERSION}/deprecate", response_model=VersionOut, summary="Deprecate, naming a successor and a sunset"
+)
+async def deprecate(request: Request, at: VersionDep, store: StoreDep, actor: ActorDep) -> Response:
     body = await strict_json(request, sl.DeprecateIn)
     view = await lifecycle.deprecate(
-        store,
-        actor,
-        kind,
-        namespace,
-        name,
-        version,
-        reason=body.reason,
-        successor=body.successor,
-        sunset=body.sunset,
+        store, actor, at, reason=body.reason, successor=body.successor, sunset=body.sunset
     )
     return _version(request, view)
 
 
-@router.post(f"{VERSION}/undeprecate", summary="Return a deprecated version to the state it left")
-async def undeprecate(
-    request: Request,
-    kind: KindDep,
-    namespace: NamespacePath,
-    name: NamePath,
-    version: str,
-    store: StoreDep,
-    actor: ActorDep,
-) -> Response:
+@router.post(
+    f"{VERSION}/undeprecate",
+    response_model=VersionOut,
+    summary="Return a deprecated version to the state it left",
+)
+async def undeprecate(request: Request, at: VersionDep, store: StoreDep, actor: ActorDep) -> Response:
+    body = await strict_json(request, sl.ReasonIn)
+    return _version(request, await lifecycle.undeprecate(store, actor, at, reason=body.reason))
+
+
+@router.post(f"{VERSION}/retire", response_model=VersionOut, summary="Retire (final)")
+async def retire(request: Request, at: VersionDep, store: StoreDep, actor: ActorDep) -> Response:
+    body = await strict_json(request, sl.ReasonIn)
+    return _version(request, await lifecycle.retire(store, actor, at, reason=body.reason))
+
+
+@router.post(f"{VERSION}/block", response_model=VersionOut, summary="Block a version at once (kill switch)")
+async def block_version(request: Request, at: VersionDep, store: StoreDep, actor: ActorDep) -> Response:
     body = await strict_json(request, sl.ReasonIn)
     return _version(
-        request, await lifecycle.undeprecate(store, actor, kind, namespace, name, version, reason=body.reason)
+        request, await lifecycle.block_version(store, actor, at, reason=body.reason, blocked=True)
     )
 
 
-@router.post(f"{VERSION}/retire", summary="Retire (final)")
-async def retire(
-    request: Request,
-    kind: KindDep,
-    namespace: NamespacePath,
-    name: NamePath,
-    version: str,
-    store: StoreDep,
-    actor: ActorDep,
-) -> Response:
+@router.post(
+    f"{VERSION}/unblock", response_model=VersionOut, summary="Unblock a version (explicit, with a reason)"
+)
+async def unblock_version(request: Request, at: VersionDep, store: StoreDep, actor: ActorDep) -> Response:
     body = await strict_json(request, sl.ReasonIn)
     return _version(
-        request, await lifecycle.retire(store, actor, kind, namespace, name, version, reason=body.reason)
+        request, await lifecycle.block_version(store, actor, at, reason=body.reason, blocked=False)
     )
-
-
-async def _block_version(
-    request: Request,
-    kind: Any,
-    namespace: str,
-    name: str,
-    version: str,
-    store: Any,
-    actor: Any,
-    blocked: bool,
-) -> Response:
-    body = await strict_json(request, sl.ReasonIn)
-    view = await lifecycle.block_version(
-        store, actor, kind, namespace, name, version, reason=body.reason, blocked=blocked
-    )
-    return _version(request, view)
-
-
-@router.post(f"{VERSION}/block", summary="Block a version at once (kill switch; tenant admin)")
-async def block_version(
-    request: Request,
-    kind: KindDep,
-    namespace: NamespacePath,
-    name: NamePath,
-    version: str,
-    store: StoreDep,
-    actor: ActorDep,
-) -> Response:
-    return await _block_version(request, kind, namespace, name, version, store, actor, True)
-
-
-@router.post(f"{VERSION}/unblock", summary="Unblock a version (explicit, with a reason)")
-async def unblock_version(
-    request: Request,
-    kind: KindDep,
-    namespace: NamespacePath,
-    name: NamePath,
-    version: str,
-    store: StoreDep,
-    actor: ActorDep,
-) -> Response:
-    return await _block_version(request, kind, namespace, name, version, store, actor, False)
 
 
 async def _block_resource(
-    request: Request, kind: Any, namespace: str, name: str, store: Any, actor: Any, blocked: bool
+    request: Request, kind: Kind, namespace: str, name: str, store: Store, actor: Principal, blocked: bool
 ) -> Response:
     body = await strict_json(request, sl.ReasonIn)
     view = await lifecycle.block_resource(
@@ -198,7 +124,11 @@ async def _block_resource(
     return json_model(request, render.resource_out(view), etag=view.etag)
 
 
-@router.post("/{plural}/{namespace}/{name}/block", summary="Block every version of a resource at once")
+@router.post(
+    "/{plural}/{namespace}/{name}/block",
+    response_model=ResourceOut,
+    summary="Block every version of a resource at once",
+)
 async def block_resource(
     request: Request,
     kind: KindDep,
@@ -210,7 +140,11 @@ async def block_resource(
     return await _block_resource(request, kind, namespace, name, store, actor, True)
 
 
-@router.post("/{plural}/{namespace}/{name}/unblock", summary="Unblock a resource (explicit, with a reason)")
+@router.post(
+    "/{plural}/{namespace}/{name}/unblock",
+    response_model=ResourceOut,
+    summary="Unblock a resource (explicit, with a reason)",
+)
 async def unblock_resource(
     request: Request,
     kind: KindDep,
@@ -228,33 +162,15 @@ async def unblock_resource(
     response_model=sl.ApprovalOut,
     summary="Approve for a tier (never one's own)",
 )
-async def approve(
-    request: Request,
-    kind: KindDep,
-    namespace: NamespacePath,
-    name: NamePath,
-    version: str,
-    store: StoreDep,
-    actor: ActorDep,
-) -> Response:
+async def approve(request: Request, at: VersionDep, store: StoreDep, actor: ActorDep) -> Response:
     body = await strict_json(request, sl.ApproveIn)
-    row = await lifecycle.approve(
-        store, actor, kind, namespace, name, version, to=body.to, comment=body.comment, approver=body.approver
-    )
+    row = await lifecycle.approve(store, actor, at, to=body.to, comment=body.comment, approver=body.approver)
     return json_model(request, _approval(row), status=201)
 
 
 @router.get(f"{VERSION}/approvals", response_model=sl.ApprovalList, summary="Approvals of a version")
-async def list_approvals(
-    request: Request,
-    kind: KindDep,
-    namespace: NamespacePath,
-    name: NamePath,
-    version: str,
-    store: StoreDep,
-    actor: ActorDep,
-) -> Response:
-    rows = await lifecycle.list_approvals(store, actor, kind, namespace, name, version)
+async def list_approvals(request: Request, at: VersionDep, store: StoreDep, actor: ActorDep) -> Response:
+    rows = await lifecycle.list_approvals(store, actor, at)
     return json_model(request, sl.ApprovalList(items=[_approval(r) for r in rows]))
 
 
