@@ -31,11 +31,12 @@ from agentreg.domain.lifecycle import (
 )
 from agentreg.domain.names import parse_ref
 from agentreg.domain.permissions import Action, authorize
-from agentreg.domain.policy import Candidate, Phase, RuleResult, admit, needs_document, needs_evidence
+from agentreg.domain.policy import Phase, RuleResult
 from agentreg.domain.principals import ANONYMOUS, Principal
 from agentreg.services import audit, clock, evidence, governance, webhook
 from agentreg.services.access import readers, resource_path
 from agentreg.services.catalog import exact_version, find_resource, version_of, version_path
+from agentreg.services.selection import decide
 from agentreg.services.views import ResourceView, VersionAddress, VersionView
 from agentreg.store.evidence import ApprovalRow
 from agentreg.store.interface import Mark, ResourceRow, Store, Tx, VersionRow, VersionState
@@ -73,11 +74,15 @@ def _gate_json(result: GateResult, config: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _readiness(
-    tx: Tx, resource: ResourceRow, version: VersionRow, target: State, now: datetime
+    tx: Tx,
+    tenant_policy: governance.TenantPolicy,
+    resource: ResourceRow,
+    version: VersionRow,
+    target: State,
+    now: datetime,
 ) -> ReadinessView:
-    policy = (await governance.load(tx, resource.tenant_id, now)).policy
-    gates = policy.gates
-    found = await evidence.gather(tx, version, gates.windows(target) or {30}, now)
+    gates = tenant_policy.policy.gates
+    found = await evidence.gather(tx, version, gates.windows(target) or {evidence.SUMMARY_WINDOW_DAYS}, now)
     result = readiness(gates, target, found, now)
     config = {g.name: gate_config(g) for g in gates.for_target(target)}
     return ReadinessView(resource, version, result, config)
@@ -86,8 +91,9 @@ async def _readiness(
 async def get_readiness(store: Store, actor: Principal, at: VersionAddress, to: str | None) -> ReadinessView:
     async with store.read(readers=readers(actor)) as tx:
         resource, row = await version_of(tx, actor, at.kind, at.namespace, at.name, at.version, Action.READ)
-        target = _target(row, to)
-        return await _readiness(tx, resource, row, target, clock.now())
+        now = clock.now()
+        tenant_policy = await governance.load(tx, resource.tenant_id, now)
+        return await _readiness(tx, tenant_policy, resource, row, _target(row, to), now)
 
 
 def _target(version: VersionRow, to: str | None) -> State:
@@ -133,10 +139,19 @@ async def promote(
                 namespace=at.namespace,
                 resource=resource_path(resource),
             )
-        report = await _readiness(tx, resource, row, move.target, now)
         tenant_policy = await governance.load(tx, resource.tenant_id, now)
+        report = await _readiness(tx, tenant_policy, resource, row, move.target, now)
         document = json.loads(await tx.version_document(row.id))
-        decision = await _admission(tx, tenant_policy, resource, row, document, now, move.target)
+        decision = await decide(
+            tx,
+            tenant_policy,
+            resource,
+            row,
+            phase=Phase.PROMOTE,
+            now=now,
+            state=move.target,
+            document=document,
+        )
     if not report.readiness.ready and not fast_track:
         failing = ", ".join(f"{g.gate} ({g.status.value})" for g in report.readiness.blocking)
         raise GatesNotPassed(
@@ -204,37 +219,6 @@ def _webhook_json(result: RuleResult) -> dict[str, Any]:
         ],
         "exemptions": [],
     }
-
-
-async def _admission(
-    tx: Tx,
-    tenant_policy: governance.TenantPolicy,
-    resource: ResourceRow,
-    row: VersionRow,
-    document: dict[str, Any],
-    now: datetime,
-    target: State,
-) -> Any:
-    policy = tenant_policy.policy
-    summary = None
-    if needs_evidence(policy, Phase.PROMOTE):
-        summary = evidence.evidence_summary(await evidence.gather(tx, row, {30}, now))
-    candidate = Candidate(
-        kind=resource.kind,
-        namespace=resource.namespace,
-        name=resource.name,
-        version=row.version,
-        state=target,
-        published_at=row.published_at,
-        labels=resource.labels,
-        blocked=resource.blocked is not None or row.blocked is not None,
-        sunset=row.sunset,
-        document=document if needs_document(policy, Phase.PROMOTE) else None,
-        evidence=summary,
-    )
-    return admit(
-        policy, candidate, phase=Phase.PROMOTE, environment=None, now=now, exemptions=tenant_policy.exemptions
-    )
 
 
 async def _locked(
@@ -445,9 +429,7 @@ async def block_version(
     reason = check_reason(reason)
     now = clock.now()
     async with store.begin(readers=readers(actor)) as tx:
-        await tx.lock(f"resource:{at.kind.value}/{at.namespace}/{at.name}")
-        resource = await find_resource(tx, actor, at.kind, at.namespace, at.name, Action.LIFECYCLE_ADMIN)
-        row = await exact_version(tx, resource, at.version)
+        resource, row = await _locked(tx, actor, at, Action.LIFECYCLE_ADMIN)
         mark = Mark(reason, now, actor.subject) if blocked else None
         if (row.blocked is not None) == blocked:
             if blocked:

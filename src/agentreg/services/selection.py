@@ -45,6 +45,7 @@ class Reading:
     include_blocked: bool = False
     valid_until: datetime | None = None
     _policies: dict[str, governance.TenantPolicy] = field(default_factory=dict)
+    decisions: dict[int, Decision] = field(default_factory=dict)  # by version id
 
     def holds_until(self, moment: datetime | None) -> None:
         if moment is not None and (self.valid_until is None or moment < self.valid_until):
@@ -135,20 +136,52 @@ async def _best(tx: Tx, resource: ResourceRow, selector: Selector, reading: Read
 
 
 async def _decide(tx: Tx, resource: ResourceRow, version: VersionRow, reading: Reading) -> Decision:
-    tenant_policy = await reading.policy(tx, resource.tenant_id)
+    """Whether the policy admits ``version`` for this read (decided once per version and read)."""
+    if version.id not in reading.decisions:
+        decision = await decide(
+            tx,
+            await reading.policy(tx, resource.tenant_id),
+            resource,
+            version,
+            phase=Phase.RESOLVE,
+            environment=reading.environment,
+            now=reading.now,
+        )
+        reading.holds_until(decision.valid_until)
+        reading.decisions[version.id] = decision
+    return reading.decisions[version.id]
+
+
+async def decide(
+    tx: Tx,
+    tenant_policy: governance.TenantPolicy,
+    resource: ResourceRow,
+    version: VersionRow,
+    *,
+    phase: Phase,
+    now: datetime,
+    environment: str | None = None,
+    state: State | None = None,
+    document: dict[str, Any] | None = None,
+) -> Decision:
+    """The tenant's policy on ``version`` in ``phase`` (``state``: the state it would be in, for a promotion;
+    ``document``: when the caller holds it already). The document and the evidence are loaded only when
+    a rule of the phase reads them."""
     policy = tenant_policy.policy
-    document = None
-    if needs_document(policy, Phase.RESOLVE):
-        document = json.loads(await tx.version_document(version.id))
+    if needs_document(policy, phase):
+        document = document or json.loads(await tx.version_document(version.id))
+    else:
+        document = None
     summary = None
-    if needs_evidence(policy, Phase.RESOLVE):
-        summary = evidence.evidence_summary(await evidence.gather(tx, version, {30}, reading.now))
+    if needs_evidence(policy, phase):
+        window = {evidence.SUMMARY_WINDOW_DAYS}
+        summary = evidence.evidence_summary(await evidence.gather(tx, version, window, now))
     candidate = Candidate(
         kind=resource.kind,
         namespace=resource.namespace,
         name=resource.name,
         version=version.version,
-        state=State(version.state),
+        state=state or State(version.state),
         published_at=version.published_at,
         labels=resource.labels,
         blocked=resource.blocked is not None or version.blocked is not None,
@@ -156,16 +189,9 @@ async def _decide(tx: Tx, resource: ResourceRow, version: VersionRow, reading: R
         document=document,
         evidence=summary,
     )
-    decision = admit(
-        policy,
-        candidate,
-        phase=Phase.RESOLVE,
-        environment=reading.environment,
-        now=reading.now,
-        exemptions=tenant_policy.exemptions,
+    return admit(
+        policy, candidate, phase=phase, environment=environment, now=now, exemptions=tenant_policy.exemptions
     )
-    reading.holds_until(decision.valid_until)
-    return decision
 
 
 def _not_admitted(full: str, picked: str, reading: Reading, decision: Decision) -> NotAdmitted:
