@@ -28,6 +28,7 @@ from agentreg.api.metrics import Metrics
 from agentreg.api.observe import MAX_REQUEST_ID
 from agentreg.domain.errors import AgentRegError, Blocked, Gone, NotAdmitted, NotFound, Unresolved
 from agentreg.domain.kinds import Kind, kind_from_plural
+from agentreg.domain.names import ENVIRONMENT_PATTERN
 from agentreg.services import clock, resolve, selection
 from agentreg.services.selection import Reading
 from agentreg.services.views import VersionView
@@ -40,7 +41,7 @@ _JSON = (b"content-type", b"application/json")
 _NO_CACHE = (b"cache-control", b"no-cache")
 # Answers that are the same for every caller of a tenant and safe to remember until the next change.
 _CACHEABLE_ERRORS = (NotFound, Unresolved, Blocked, Gone, NotAdmitted)
-_ENVIRONMENT = re.compile(rb"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_ENVIRONMENT = re.compile(ENVIRONMENT_PATTERN.encode())
 _INTERNAL = AgentRegError("internal server error")
 log = logging.getLogger("agentreg.api")
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from agentreg.api.schemas import VersionOut, Wire
+from agentreg.domain.names import ENVIRONMENT_PATTERN
 
 StateName = Literal["draft", "experimental", "certified", "deprecated", "retired"]
 Reason = Field(min_length=1, max_length=500, description="why (required, at most 500 characters)")
@@ -78,7 +79,7 @@ class ApprovalList(Wire):
 
 class CheckIn(Strict):
     ref: str = Field(min_length=1, max_length=700, description="kind/namespace/name[@selector]")
-    environment: str | None = Field(default=None, pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    environment: str | None = Field(default=None, pattern=f"^{ENVIRONMENT_PATTERN}$")
 
 
 class RuleOut(Wire):

@@ -138,6 +138,9 @@ def parse_ref(text: str, field: str = "/ref", default_kind: Kind | None = None) 
 
 
 TENANT_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62})", re.ASCII)
+# An environment name (prod, staging, eu-west-1): a DNS label. Policies name environments; reads ask for one.
+ENVIRONMENT_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+ENVIRONMENT_RE = re.compile(ENVIRONMENT_PATTERN, re.ASCII)
 
 
 def check_tenant_id(tenant: str, field: str) -> str:

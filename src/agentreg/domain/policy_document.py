@@ -16,7 +16,7 @@ from agentreg.domain.errors import FieldIssue, Invalid
 from agentreg.domain.gates import DEFAULT_GATES, GateSet, gate_config, parse_gates
 from agentreg.domain.kinds import parse_kind
 from agentreg.domain.lifecycle import GATED, INITIAL, State
-from agentreg.domain.names import check_name, check_namespace
+from agentreg.domain.names import ENVIRONMENT_RE, check_name, check_namespace
 from agentreg.domain.policy import (
     BLOCKED,
     CelRule,
@@ -34,7 +34,6 @@ from agentreg.domain.semver import RangeError, parse_range
 
 API_VERSION = "agentreg.dev/v1"
 KIND = "Policy"
-ENVIRONMENT_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)
 RULE_ID_RE = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}", re.ASCII)
 # A glob over "namespace/name": the characters names use, plus * and ?.
 PATTERN_RE = re.compile(r"[A-Za-z0-9._*?/-]{1,255}", re.ASCII)

@@ -12,23 +12,16 @@ from agentreg.api import schemas_lifecycle as sl
 from agentreg.api.bodies import strict_json
 from agentreg.api.deps import ActorDep, KindDep, NamePath, NamespacePath, StoreDep, VersionDep
 from agentreg.api.fastlane import version_etag
-from agentreg.api.responses import ERROR_RESPONSES, json_model
+from agentreg.api.responses import ERROR_RESPONSES, json_model, version_response
 from agentreg.api.schemas import ResourceOut, VersionOut
 from agentreg.domain.kinds import Kind
 from agentreg.domain.principals import Principal
 from agentreg.services import lifecycle, selection
-from agentreg.services.views import VersionView
 from agentreg.store.evidence import ApprovalRow
 from agentreg.store.interface import Store
 
 router = APIRouter(prefix="/v1", tags=["lifecycle"], responses=ERROR_RESPONSES)
 VERSION = "/{plural}/{namespace}/{name}/versions/{version}"
-
-
-def _version(request: Request, view: VersionView) -> Response:
-    return json_model(
-        request, render.version_out(view), etag=version_etag(view), headers=render.version_headers(view)
-    )
 
 
 def _approval(row: ApprovalRow) -> sl.ApprovalOut:
@@ -77,7 +70,7 @@ async def deprecate(request: Request, at: VersionDep, store: StoreDep, actor: Ac
     view = await lifecycle.deprecate(
         store, actor, at, reason=body.reason, successor=body.successor, sunset=body.sunset
     )
-    return _version(request, view)
+    return version_response(request, view)
 
 
 @router.post(
@@ -87,19 +80,19 @@ async def deprecate(request: Request, at: VersionDep, store: StoreDep, actor: Ac
 )
 async def undeprecate(request: Request, at: VersionDep, store: StoreDep, actor: ActorDep) -> Response:
     body = await strict_json(request, sl.ReasonIn)
-    return _version(request, await lifecycle.undeprecate(store, actor, at, reason=body.reason))
+    return version_response(request, await lifecycle.undeprecate(store, actor, at, reason=body.reason))
 
 
 @router.post(f"{VERSION}/retire", response_model=VersionOut, summary="Retire (final)")
 async def retire(request: Request, at: VersionDep, store: StoreDep, actor: ActorDep) -> Response:
     body = await strict_json(request, sl.ReasonIn)
-    return _version(request, await lifecycle.retire(store, actor, at, reason=body.reason))
+    return version_response(request, await lifecycle.retire(store, actor, at, reason=body.reason))
 
 
 @router.post(f"{VERSION}/block", response_model=VersionOut, summary="Block a version at once (kill switch)")
 async def block_version(request: Request, at: VersionDep, store: StoreDep, actor: ActorDep) -> Response:
     body = await strict_json(request, sl.ReasonIn)
-    return _version(
+    return version_response(
         request, await lifecycle.block_version(store, actor, at, reason=body.reason, blocked=True)
     )
 
@@ -109,7 +102,7 @@ async def block_version(request: Request, at: VersionDep, store: StoreDep, actor
 )
 async def unblock_version(request: Request, at: VersionDep, store: StoreDep, actor: ActorDep) -> Response:
     body = await strict_json(request, sl.ReasonIn)
-    return _version(
+    return version_response(
         request, await lifecycle.block_version(store, actor, at, reason=body.reason, blocked=False)
     )
 

@@ -10,14 +10,15 @@ from agentreg.api import render, schemas
 from agentreg.api.bodies import json_object, one_document
 from agentreg.api.deps import ActorDep, KindDep, NamePath, NamespacePath, SelectorPath, StoreDep
 from agentreg.api.fastlane import version_etag
-from agentreg.api.responses import ERROR_RESPONSES, json_model
+from agentreg.api.responses import ERROR_RESPONSES, json_model, version_response
+from agentreg.domain.names import ENVIRONMENT_PATTERN
 from agentreg.services import catalog, publish, resolve, resources, selection
 from agentreg.services.selection import Reading
 
 EnvironmentQuery = Annotated[
     str | None,
     Query(
-        pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+        pattern=f"^{ENVIRONMENT_PATTERN}$",
         description="resolve among the versions this environment's policy admits",
     ),
 ]
@@ -151,9 +152,7 @@ async def get_version(
 ) -> Response:
     reading = Reading(environment=environment, include_blocked=includeBlocked)
     view = await selection.get_version(store, actor, kind, namespace, name, selector, reading)
-    return json_model(
-        request, render.version_out(view), etag=version_etag(view), headers=render.version_headers(view)
-    )
+    return version_response(request, view)
 
 
 @router.get(
