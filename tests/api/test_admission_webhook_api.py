@@ -38,7 +38,7 @@ async def client(store: SqlStore, tmp_path: Path) -> AsyncIterator[httpx.AsyncCl
         async with httpx.AsyncClient(transport=transport, base_url="http://agentreg.test") as http:
             yield http
     finally:
-        fetcher.configure(",".join([*before.allow.hosts, *(str(n) for n in before.allow.networks)]))
+        fetcher.install(before)
 
 
 async def put_webhook(client: httpx.AsyncClient, url: str, **options: Any) -> None:

@@ -175,4 +175,4 @@ def test_the_default_fetcher_follows_the_settings() -> None:
         assert fetcher.default().allow.covers(ipaddress.ip_address("10.1.2.3"))
         assert Settings.from_env({"AGENTREG_FETCH_ALLOW": "hook.internal"}).fetch_allow == "hook.internal"
     finally:
-        fetcher.configure(",".join([*before.allow.hosts, *(str(n) for n in before.allow.networks)]))
+        fetcher.install(before)

@@ -104,5 +104,5 @@ async def test_the_process_wide_fetcher_is_used_by_default(server: LocalServer) 
         fetcher.configure("127.0.0.1")
         result = await run_webhook(webhook(f"{server.base}/allow"), Phase.PUBLISH, PAYLOAD)
     finally:
-        fetcher.configure(",".join([*before.allow.hosts, *(str(n) for n in before.allow.networks)]))
+        fetcher.install(before)
     assert result is not None and result.result is Outcome.PASS

@@ -287,8 +287,13 @@ _default = Fetcher()
 
 def configure(allow: str) -> Fetcher:
     """Set the process-wide fetcher from the settings (``create_app`` calls it)."""
+    return install(Fetcher(allow))
+
+
+def install(fetcher: Fetcher) -> Fetcher:
+    """Make ``fetcher`` the process-wide one (tests put back the one they found)."""
     global _default
-    _default = Fetcher(allow)
+    _default = fetcher
     return _default
 
 
