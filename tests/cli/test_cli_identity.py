@@ -5,13 +5,11 @@ The registry is the in-process app with authentication required (a TestClient tr
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
 import stat
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,33 +21,12 @@ from fastapi.testclient import TestClient
 
 from agentreg.api.app import create_app
 from agentreg.cli import context, credentials, login
-from agentreg.cli.main import main
 from agentreg.client import Client
 from agentreg.config import Settings
 from agentreg.services import identity
+from tests.cli.conftest import Run
 
 BASE = "http://agentreg.test"
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    """``run("whoami", input=...)`` → (exit code, stdout, stderr), errors handled as by the installed command."""
-    monkeypatch.setenv("COLUMNS", "200")
-
-    def invoke(*args: str, input: str = "") -> tuple[int, str, str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["agentreg", *args])
-        monkeypatch.setattr(sys, "stdin", io.StringIO(input))
-        try:
-            main()
-            code = 0
-        except SystemExit as exited:
-            code = exited.code if isinstance(exited.code, int) else 1
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return invoke
 
 
 @dataclass

@@ -8,11 +8,9 @@ output is flattened before matching.
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,39 +21,18 @@ from fastapi.testclient import TestClient
 
 from agentreg.api.app import create_app
 from agentreg.cli import context
-from agentreg.cli.main import main
 from agentreg.client import Client, UsageReport
 from agentreg.config import Settings
 from tests import factories as f
+from tests.cli.conftest import Run
 
 BASE = "http://agentreg.test"
 REF = "skill/com.acme/triage@1.0.0"
-Run = Callable[..., tuple[int, str, str]]
 
 
 def flat(text: str) -> str:
     """Text without Rich's box drawing and line wrapping."""
     return " ".join(re.sub(r"[\u2500-\u257f]", " ", text).split())
-
-
-@pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    """``run("promote", ...)`` → (exit code, stdout, stderr), errors handled as by the installed command."""
-    monkeypatch.setenv("COLUMNS", "200")
-
-    def invoke(*args: str, input: str = "") -> tuple[int, str, str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["agentreg", *args])
-        monkeypatch.setattr(sys, "stdin", io.StringIO(input))
-        try:
-            main()
-            code = 0
-        except SystemExit as exited:
-            code = exited.code if isinstance(exited.code, int) else 1
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return invoke
 
 
 @pytest.fixture
