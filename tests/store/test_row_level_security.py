@@ -280,7 +280,7 @@ async def test_the_migration_downgrades_and_upgrades_again(pg_url: str) -> None:
                     found.append((*counts, await _current_user(tx) == "agentreg_tenant", store.row_security))
             finally:
                 await store.close()
-        assert found == [(60, 18, True, True), (0, 0, False, False), (60, 18, True, True)]
+        assert found == [(72, 21, True, True), (0, 0, False, False), (72, 21, True, True)]
     finally:
         await _recreate(pg_url, name, drop_only=True)
 

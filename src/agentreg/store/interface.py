@@ -12,6 +12,7 @@ from agentreg.domain.auditchain import ChainedEvent, Checkpoint, jsonable
 from agentreg.domain.errors import FieldIssue
 from agentreg.store.evidence import EvidenceTx
 from agentreg.store.governance import GovernanceTx
+from agentreg.store.inventory import InventoryTx
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +241,7 @@ class ResourceQuery:
     only_names: tuple[tuple[str, str], ...] | None = None
 
 
-class Tx(EvidenceTx, GovernanceTx, Protocol):
+class Tx(EvidenceTx, GovernanceTx, InventoryTx, Protocol):
     """One open transaction. Every method runs inside it; the caller commits by leaving ``begin()``."""
 
     async def lock(self, key: str) -> None:

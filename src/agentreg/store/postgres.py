@@ -7,7 +7,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -176,3 +176,15 @@ class PostgresStore(SqlStore):
 
     async def insert_ignore(self, run: Runner, table: sa.Table, values: dict[str, Any]) -> None:
         await run.execute(pg_insert(table).values(values).on_conflict_do_nothing())
+
+    async def insert_new(
+        self,
+        run: Runner,
+        table: sa.Table,
+        rows: list[dict[str, Any]],
+        returning: Sequence[sa.ColumnElement[Any]],
+    ) -> list[sa.RowMapping]:
+        if not rows:
+            return []
+        statement = pg_insert(table).values(rows).on_conflict_do_nothing().returning(*returning)
+        return list((await run.execute(statement)).mappings())

@@ -40,6 +40,7 @@ from agentreg.store.interface import (
 )
 from agentreg.store.sql_evidence import EvidenceSql
 from agentreg.store.sql_governance import GovernanceSql
+from agentreg.store.sql_inventory import InventorySql
 
 _VERSION_COLUMNS = [c for c in t.versions.c if c.name != "document"]
 _r, _v, _a, _n = t.resources.c, t.versions.c, t.aliases.c, t.namespaces.c
@@ -248,7 +249,7 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class SqlTx(EvidenceSql, GovernanceSql):
+class SqlTx(EvidenceSql, GovernanceSql, InventorySql):
     """A transaction on one connection; the store commits or rolls it back."""
 
     def __init__(self, run: Runner, store: SqlStore) -> None:
@@ -742,6 +743,16 @@ class SqlStore(ABC):
     @abstractmethod
     async def insert_ignore(self, run: Runner, table: sa.Table, values: dict[str, Any]) -> None:
         """Insert a row unless its primary key already exists."""
+
+    @abstractmethod
+    async def insert_new(
+        self,
+        run: Runner,
+        table: sa.Table,
+        rows: list[dict[str, Any]],
+        returning: Sequence[sa.ColumnElement[Any]],
+    ) -> list[sa.RowMapping]:
+        """Insert the rows whose unique keys are free (others are skipped); the inserted ones' ``returning``."""
 
     @abstractmethod
     async def start(self) -> None:

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -192,3 +192,15 @@ class SQLiteStore(SqlStore):
 
     async def insert_ignore(self, run: Runner, table: sa.Table, values: dict[str, Any]) -> None:
         await run.execute(sqlite_insert(table).values(values).on_conflict_do_nothing())
+
+    async def insert_new(
+        self,
+        run: Runner,
+        table: sa.Table,
+        rows: list[dict[str, Any]],
+        returning: Sequence[sa.ColumnElement[Any]],
+    ) -> list[sa.RowMapping]:
+        if not rows:
+            return []
+        statement = sqlite_insert(table).values(rows).on_conflict_do_nothing().returning(*returning)
+        return list((await run.execute(statement)).mappings())

@@ -365,3 +365,94 @@ policy_exemptions = sa.Table(
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# --- discovery: sources, the inventory rows they own, and tools introspected from MCP servers ----------
+
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    sa.Column("type", sa.String(20), nullable=False),
+    sa.Column("config", sa.Text(), nullable=False),  # the source's configuration as JSON
+    sa.Column("managed_by", sa.String(10), nullable=False),  # file | api
+    sa.Column("state", sa.String(20), nullable=False, server_default="pending"),
+    sa.Column("last_sync_at", UTCDateTime(), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("error_at", UTCDateTime(), nullable=True),
+    sa.Column("counts", sa.Text(), nullable=False, server_default="{}"),
+    sa.Column("details", sa.Text(), nullable=False, server_default="{}"),
+    sa.Column("sync_requested_at", UTCDateTime(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+)
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("source", sa.String(63), sa.ForeignKey("sources.name"), nullable=False),
+    sa.Column("cluster", sa.String(200), nullable=False),
+    sa.Column("api_group", sa.String(253), nullable=False),
+    sa.Column("runtime_kind", sa.String(100), nullable=False),
+    sa.Column("runtime_namespace", sa.String(253), nullable=False),
+    sa.Column("runtime_name", sa.String(253), nullable=False),
+    sa.Column("api_version", sa.String(300), nullable=False),
+    sa.Column("uid", sa.String(100), nullable=False, server_default=""),
+    sa.Column("environment", sa.String(63), nullable=True),
+    sa.Column("catalog_kind", sa.String(20), nullable=True),
+    sa.Column("title", sa.Text(), nullable=False, server_default=""),
+    sa.Column("observed", sa.Text(), nullable=False),  # the observation as JSON (spec, status, card, ...)
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("health", sa.String(10), nullable=False),
+    sa.Column("declared_ref", sa.String(500), nullable=True),
+    sa.Column("claim", sa.String(500), nullable=True),  # name@version the runtime claims
+    sa.Column("link_state", sa.String(16), nullable=False),
+    sa.Column("ref", sa.String(500), nullable=True),
+    sa.Column("link_via", sa.String(16), nullable=True),
+    sa.Column("link_reason", sa.Text(), nullable=False, server_default=""),
+    sa.Column(
+        "resource_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("resources.id"),
+        nullable=True,
+    ),
+    sa.Column(
+        "version_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("versions.id"),
+        nullable=True,
+    ),
+    sa.Column("overlay_labels", sa.Text(), nullable=False, server_default="{}"),
+    sa.Column("overlay_annotations", sa.Text(), nullable=False, server_default="{}"),
+    sa.Column("orphaned_at", UTCDateTime(), nullable=True),
+    sa.Column("first_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("observed_at", UTCDateTime(), nullable=False),  # when what was observed last changed
+    sa.UniqueConstraint(
+        "tenant_id", "cluster", "api_group", "runtime_kind", "runtime_namespace", "runtime_name"
+    ),
+    sa.Index(None, "source", "id"),
+    sa.Index(None, "resource_id"),
+    sa.Index(None, "tenant_id", "id"),
+)
+
+# Tools an MCP server listed when asked (introspection), per published version.
+version_tools = sa.Table(
+    "version_tools",
+    metadata,
+    sa.Column(
+        "version_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("versions.id"),
+        primary_key=True,
+    ),
+    sa.Column("endpoint", sa.Text(), nullable=False),
+    sa.Column("tools", sa.Text(), nullable=False),  # [{name, description, inputSchema}]
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("introspected_at", UTCDateTime(), nullable=False),
+    sa.Column("error", sa.Text(), nullable=True),
+)

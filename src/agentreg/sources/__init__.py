@@ -1,0 +1,2 @@
+"""Discovery sources: each turns what it finds into observations for ``services.reconcile``; none touches
+the store."""
