@@ -44,6 +44,9 @@ class Settings:
     audit_retention_days: int | None = None
     # Hosts and CIDRs the fetcher may reach over http and at private addresses (webhooks, discovery).
     fetch_allow: str = ""
+    # Discovery: the sources file (AGENTREG_SOURCES), and whether this process runs sources when it leads.
+    sources_file: Path | None = None
+    discovery: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -76,6 +79,8 @@ class Settings:
             audit_webhook=env.get("AGENTREG_AUDIT_WEBHOOK") or None,
             audit_retention_days=int(retention) if retention else None,
             fetch_allow=env.get("AGENTREG_FETCH_ALLOW", ""),
+            sources_file=Path(env["AGENTREG_SOURCES"]) if env.get("AGENTREG_SOURCES") else None,
+            discovery=_flag(env.get("AGENTREG_DISCOVERY", "true")),
         )
 
     @property

@@ -28,7 +28,8 @@ from agentreg.api.routes.v1 import evidence as evidence_routes
 from agentreg.api.routes.v1 import identity as identity_routes
 from agentreg.api.routes.v1 import policy as policy_routes
 from agentreg.config import Settings
-from agentreg.services import fetcher, identity
+from agentreg.domain.sources import SourceConfig
+from agentreg.services import discovery, fetcher, identity
 from agentreg.services.auditlog import AuditFiles, Checkpointer, load_signer
 from agentreg.services.demo import load_examples
 from agentreg.services.oidc import OidcVerifier
@@ -96,13 +97,25 @@ def create_app(
         if demo_dir is not None:
             await load_examples(the_store, demo_dir)
         checkpoints = asyncio.create_task(checkpointer.run(settings.audit_checkpoint_seconds))
+        configs: list[SourceConfig] = []
+        if settings.sources_file is not None:
+            configs = await asyncio.to_thread(discovery.read_sources_file, settings.sources_file)
+        if demo_dir is not None:
+            configs += discovery.demo_sources(demo_dir)
+        if configs or settings.sources_file is not None:
+            await discovery.load_file(the_store, configs)
+        discoverer = discovery.Discovery(the_store, fetcher.default())
+        api.state.discovery = discoverer
+        discovering = asyncio.create_task(discoverer.run()) if settings.discovery else None
         # Everything loaded so far lives as long as the process: keep the collector from rescanning it.
         gc.freeze()
         try:
             yield
         finally:
             checkpoints.cancel()
-            await asyncio.gather(checkpoints, return_exceptions=True)
+            if discovering is not None:
+                discovering.cancel()
+            await asyncio.gather(checkpoints, *([discovering] if discovering else []), return_exceptions=True)
             with contextlib.suppress(Exception):  # a last checkpoint, so a clean stop leaves the head signed
                 await checkpointer.checkpoint()
             await authenticator.aclose()

@@ -159,7 +159,7 @@ class Link:
 def parse_declared_ref(text: str, kind: Kind | None) -> Ref:
     """The ``agentreg.dev/ref`` annotation: ``[kind/]namespace/name@version``, an exact version."""
     ref = parse_ref(text, f"/metadata/annotations/{REF_ANNOTATION}", default_kind=kind)
-    if ref.selector.type is not SelectorType.LITERAL or "@" not in text:
+    if ref.selector.type not in (SelectorType.EXACT, SelectorType.LITERAL) or "@" not in text:
         raise Invalid.at(
             f"/metadata/annotations/{REF_ANNOTATION}",
             f"{text!r} must name one exact version, like 'com.acme/support@1.2.0'",

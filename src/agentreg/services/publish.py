@@ -356,7 +356,12 @@ class ApplyResult:
 
 
 async def apply(
-    store: Store, actor: Principal, inputs: Sequence[ApplyInput], *, dry_run: bool = False
+    store: Store,
+    actor: Principal,
+    inputs: Sequence[ApplyInput],
+    *,
+    dry_run: bool = False,
+    origin: str = PUBLISHED,
 ) -> list[ApplyResult]:
     """Publish each document in its own transaction, referenced documents of the batch first."""
     results: dict[int, ApplyResult] = {}
@@ -379,7 +384,7 @@ async def apply(
                 outcome = await check(store, actor, validated, batch)
                 warnings = validated.warnings
             else:
-                published = await _publish_validated(store, actor, validated, origin=PUBLISHED, batch=batch)
+                published = await _publish_validated(store, actor, validated, origin=origin, batch=batch)
                 outcome, warnings = published.result, published.warnings
         except AgentRegError as exc:
             results[index] = ApplyResult(

@@ -13,6 +13,7 @@ from agentreg.domain.errors import FieldIssue
 from agentreg.store.evidence import EvidenceTx
 from agentreg.store.governance import GovernanceTx
 from agentreg.store.inventory import InventoryTx
+from agentreg.store.leader import LeaderLock
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +353,9 @@ class Store(Protocol):
 
     @property
     def changes(self) -> ChangeSignal: ...
+
+    def leader_lock(self, name: str) -> LeaderLock:
+        """A lock only one process holds at a time, across every replica sharing the database."""
 
     async def start(self) -> None: ...
     async def close(self) -> None: ...

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from agentreg.store.interface import Readers
+from agentreg.store.leader import AdvisoryLeader
 from agentreg.store.sql import Runner, SqlStore, SqlTx
 
 CHANNEL = "agentreg_changes"
@@ -170,6 +171,9 @@ class PostgresStore(SqlStore):
         if self._listener is not None and not self._listener.is_closed():
             await self._listener.close()
         await self.engine.dispose()
+
+    def leader_lock(self, name: str) -> AdvisoryLeader:
+        return AdvisoryLeader(self._dsn, name)
 
     async def lock(self, run: Runner, key: str) -> None:
         await run.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})

@@ -38,6 +38,7 @@ from agentreg.store.interface import (
     VersionState,
     chained,
 )
+from agentreg.store.leader import LeaderLock
 from agentreg.store.sql_evidence import EvidenceSql
 from agentreg.store.sql_governance import GovernanceSql
 from agentreg.store.sql_inventory import InventorySql
@@ -743,6 +744,9 @@ class SqlStore(ABC):
     @abstractmethod
     async def insert_ignore(self, run: Runner, table: sa.Table, values: dict[str, Any]) -> None:
         """Insert a row unless its primary key already exists."""
+
+    @abstractmethod
+    def leader_lock(self, name: str) -> LeaderLock: ...
 
     @abstractmethod
     async def insert_new(

@@ -1,4 +1,8 @@
-"""SQL for discovery (sources, inventory rows, introspected tools); mixed into ``SqlTx``."""
+"""SQL for discovery (sources, inventory rows, introspected tools); mixed into ``SqlTx``.
+
+Nothing here marks the catalog changed: no cached read (versions, configs) depends on the inventory, and the
+discovery runner relinks rows when the catalog changes, so its own writes must not look like catalog changes.
+"""
 
 from __future__ import annotations
 
@@ -194,10 +198,6 @@ class InventorySql:
     run: Runner
     store: SqlStore
 
-    if TYPE_CHECKING:
-
-        def mark_changed(self) -> None: ...
-
     # --- sources ------------------------------------------------------------------------------------
 
     async def get_source(self, name: str) -> SourceRow | None:
@@ -244,7 +244,6 @@ class InventorySql:
     async def delete_source(self, name: str) -> int:
         removed = await self.run.execute(sa.delete(t.deployments).where(_d.source == name))
         await self.run.execute(sa.delete(t.sources).where(_s.name == name))
-        self.mark_changed()
         return int(removed.rowcount or 0)
 
     async def set_source_status(self, name: str, status: SourceStatus, now: datetime) -> None:
@@ -309,8 +308,6 @@ class InventorySql:
             ]
             for m in await self.store.insert_new(self.run, t.deployments, values, (_d.id, *_KEY_COLUMNS)):
                 inserted[_key(m)] = m["id"]
-        if inserted:
-            self.mark_changed()
         return inserted
 
     async def owners(self, tenant_id: str, keys: Sequence[ObjectKey]) -> dict[ObjectKey, str]:
@@ -339,7 +336,6 @@ class InventorySql:
             for row in rows
         ]
         await self.run.execute(UPDATE_DEPLOYMENT, params)
-        self.mark_changed()
 
     async def mark_orphaned(self, ids: Sequence[int], at: datetime) -> None:
         for chunk in _chunks(ids):
@@ -348,25 +344,19 @@ class InventorySql:
                 .where(_d.id.in_(list(chunk)))
                 .values(orphaned_at=at, health="unknown")
             )
-        if ids:
-            self.mark_changed()
 
     async def delete_deployments(self, ids: Sequence[int]) -> None:
         for chunk in _chunks(ids):
             await self.run.execute(sa.delete(t.deployments).where(_d.id.in_(list(chunk))))
-        if ids:
-            self.mark_changed()
 
     async def set_links(self, updates: Sequence[LinkUpdate]) -> None:
         if not updates:
             return
         await self.run.execute(SET_LINK, [{"b_id": u.id, **_link_values(u.link, "b_")} for u in updates])
-        self.mark_changed()
 
     async def set_claim(self, deployment_id: int, claim: str | None, link: Link) -> None:
         values = {"claim": claim, **_link_values(link)}
         await self.run.execute(sa.update(t.deployments).where(_d.id == deployment_id).values(values))
-        self.mark_changed()
 
     async def linkable(self, tenant_id: str) -> list[BucketEntry]:
         statement = sa.select(*_BUCKET_COLUMNS).where(
@@ -417,7 +407,6 @@ class InventorySql:
                 overlay_annotations=json.dumps(annotations, sort_keys=True),
             )
         )
-        self.mark_changed()
 
     async def merge_extra(
         self, deployment_id: int, extra: dict[str, Any], digest: str, now: datetime
@@ -433,7 +422,6 @@ class InventorySql:
             .where(_d.id == deployment_id)
             .values(observed=json.dumps(observed, separators=(",", ":"), default=str), digest=digest)
         )
-        self.mark_changed()
 
     async def deployment_counts(self, source: str) -> dict[str, int]:
         counts: dict[str, int] = {"total": 0, "orphaned": 0}
@@ -485,4 +473,3 @@ class InventorySql:
                 "error": row.error,
             },
         )
-        self.mark_changed()

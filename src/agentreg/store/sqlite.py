@@ -30,6 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 
 from agentreg.store.interface import Readers
+from agentreg.store.leader import AlwaysLeader
 from agentreg.store.sql import Runner, SqlStore, SqlTx
 
 WRITE_LOCK_TIMEOUT_S = 10.0
@@ -186,6 +187,9 @@ class SQLiteStore(SqlStore):
                 yield SqlTx(SyncRunner(conn), self)
             finally:
                 conn.exec_driver_sql("ROLLBACK")
+
+    def leader_lock(self, name: str) -> AlwaysLeader:
+        return AlwaysLeader()
 
     async def lock(self, run: Runner, key: str) -> None:
         """BEGIN IMMEDIATE already serializes every writer."""
