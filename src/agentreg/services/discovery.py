@@ -243,9 +243,11 @@ class StoreSink:
 
     async def flush(self) -> None:
         await asyncio.sleep(0)  # gather the reports of this turn into one write
-        pending, self._status = self._status, {}
-        if not pending:
-            return
+        while self._status:  # reports made while writing are written next
+            pending, self._status = self._status, {}
+            await self._write(pending)
+
+    async def _write(self, pending: dict[str, Any]) -> None:
         now = clock.now()
         async with self.store.begin(readers=(self.config.tenant,)) as tx:
             counts = await tx.deployment_counts(self.config.name)
@@ -273,7 +275,9 @@ class StoreSink:
     async def _publish(self, observations: Sequence[Observation]) -> None:
         """Publish the manifests' versions not published yet, as this source, into resources it owns."""
         origin = origin_of(self.config)
-        actor = member(f"source:{self.config.name}", self.config.tenant, Role.DEVELOPER)
+        # Whoever configured the source entrusted the directory with its tenant's catalog: like a tenant admin
+        # applying it, the source claims the tenant's unclaimed namespaces it publishes into.
+        actor = member(f"source:{self.config.name}", self.config.tenant, Role.TENANT_ADMIN)
         refused: dict[str, str] = {}
         inputs: list[ApplyInput] = []
         async with self.store.read(readers=(self.config.tenant,)) as tx:
@@ -312,6 +316,7 @@ class Runner:
         self.source = source
         self.sink = StoreSink(store, config, enrichers)
         self.task: asyncio.Task[None] | None = None
+        self.stored: tuple[dict[str, Any], str] = (config.to_json(), config.tenant)  # as the table holds it
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"source:{self.config.name}")
@@ -421,11 +426,7 @@ class Discovery:
             await self._stop(name)
         for name, row in rows.items():
             runner = self.runners.get(name)
-            if (
-                runner is not None
-                and runner.config.to_json() == row.config
-                and runner.config.tenant == row.tenant_id
-            ):
+            if runner is not None and runner.stored == (row.config, row.tenant_id):
                 continue
             if runner is not None:
                 await self._stop(name)
@@ -440,6 +441,7 @@ class Discovery:
                     await tx.set_source_status(name, status, clock.now())
                 continue
             runner = Runner(self.store, config, source, self.enrichers)
+            runner.stored = (row.config, row.tenant_id)
             self.runners[name] = runner
             runner.start()
 
