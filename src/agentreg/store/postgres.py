@@ -190,5 +190,6 @@ class PostgresStore(SqlStore):
     ) -> list[sa.RowMapping]:
         if not rows:
             return []
-        statement = pg_insert(table).values(rows).on_conflict_do_nothing().returning(*returning)
-        return list((await run.execute(statement)).mappings())
+        # executemany with RETURNING: SQLAlchemy batches it (insertmanyvalues) with one cached compilation.
+        statement = pg_insert(table).on_conflict_do_nothing().returning(*returning)
+        return list((await run.execute(statement, rows)).mappings())
