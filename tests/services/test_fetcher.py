@@ -7,9 +7,14 @@ because each test puts 127.0.0.1 (or a name resolved to it) on the allow-list, a
 from __future__ import annotations
 
 import ipaddress
+import socket
+import ssl
+import time
 from pathlib import Path
 
 import pytest
+import trustme
+from cryptography import x509
 
 from agentreg.config import Settings
 from agentreg.services import fetcher
@@ -176,3 +181,69 @@ def test_the_default_fetcher_follows_the_settings() -> None:
         assert Settings.from_env({"AGENTREG_FETCH_ALLOW": "hook.internal"}).fetch_allow == "hook.internal"
     finally:
         fetcher.install(before)
+
+
+# --- one source's fetcher: its CIDRs, its mTLS client certificate, the peer's certificate -----------------
+
+
+async def test_a_sources_cidrs_admit_private_addresses_in_them_only() -> None:
+    answers = {"pod.cluster": ["10.42.0.7"], "svc.cluster": ["100.64.3.4"], "node.cluster": ["10.43.0.1"]}
+    base = Fetcher("", resolve=resolver(answers))
+    derived = base.derive(
+        allow_cidrs=("10.42.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "::/0")
+    )
+    assert str((await derived.check("http://pod.cluster:8080/x")).url) == "http://10.42.0.7:8080/x"
+    assert str((await derived.check("https://svc.cluster/x")).url) == "https://100.64.3.4/x"
+    for url, why in [
+        ("http://node.cluster/x", "only https"),  # outside the ranges
+        ("https://node.cluster/x", "private"),
+        ("https://127.0.0.1/x", "loopback"),  # listed, but never admitted for a source
+        ("https://169.254.169.254/latest/meta-data/", "link-local"),
+        ("https://[::ffff:10.42.0.7]/x", "IPv4-mapped"),
+        ("https://[::1]/x", "loopback"),
+    ]:
+        with pytest.raises(FetchError, match=why):
+            await derived.check(url)
+    with pytest.raises(FetchError, match="private"):
+        await base.check("https://pod.cluster/x")  # the base fetcher is unchanged
+    with pytest.raises(ValueError, match="allowCIDRs"):
+        base.derive(allow_cidrs=("not-a-cidr",))
+
+
+async def test_mtls_presents_the_client_certificate_and_captures_the_peers(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("hook.test").configure_cert(server_tls)
+    server_tls.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(server_tls)
+    client_pem = tmp_path / "client.pem"
+    ca.issue_cert("agentreg@registry.test").private_key_and_cert_chain_pem.write_to_path(str(client_pem))
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    base = Fetcher("hook.test", resolve=resolver({"hook.test": ["127.0.0.1"]}), verify=client_tls)
+    with serve(server_tls) as server:
+        url = f"https://hook.test:{server.port}/allow"
+        with pytest.raises(FetchError):
+            await base.get(url, timeout=3)  # no client certificate: the server refuses the handshake
+        derived = base.derive(client_cert=str(client_pem))  # keeps the base fetcher's CAs
+        answer = await derived.get(url, timeout=3)
+    assert answer.status == 200 and answer.peer_cert is not None
+    names = x509.load_der_x509_certificate(answer.peer_cert).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    )
+    assert names.value.get_values_for_type(x509.DNSName) == ["hook.test"]
+    with serve() as plain:
+        assert (await Fetcher("127.0.0.1").get(f"{plain.base}/allow")).peer_cert is None
+
+
+async def test_a_connection_that_never_completes_gives_up_after_the_connect_timeout() -> None:
+    with socket.socket() as listener:  # accepts TCP but never answers the TLS handshake
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        fetch = Fetcher("hook.test", resolve=resolver({"hook.test": ["127.0.0.1"]}), connect_timeout=0.3)
+        started = time.monotonic()
+        with pytest.raises(FetchError, match=r"no connection within 0\.3 s"):
+            await fetch.get(f"https://hook.test:{port}/x", timeout=5)
+    assert time.monotonic() - started < 2
+    assert Fetcher().connect_timeout == 3.0

@@ -225,3 +225,47 @@ async def test_rows_are_tenant_scoped(store: SqlStore, source: Reconciler) -> No
         assert await tx.list_deployments(DeploymentQuery(readers=("someone-else",))) == []
     async with store.read(readers=("default",)) as tx:
         assert len(await tx.list_deployments(DeploymentQuery(readers=("default",)))) == 1
+
+
+async def test_what_enrichment_learned_survives_a_new_observation(
+    store: SqlStore, source: Reconciler
+) -> None:
+    await publish(store, ANONYMOUS, factories.agent("support-bot", "1.2.0"))
+    await source.snapshot([agent_object("a")])
+    card = {"name": "support-bot", "version": "1.2.0"}
+    await source.merge_extra(agent_object("a").key, {"card": card}, Claim("com.acme/support-bot", "1.2.0"))
+    await source.changed([agent_object("a", health=Health.CRITICAL, generation=2)])
+    row = (await rows(store))["a"]
+    assert row.health == "critical" and row.observed["revision"] == "2"
+    assert row.observed["extra"]["card"] == card and row.link.state is LinkState.LINKED
+    result = await source.snapshot([])
+    assert result.gone == [agent_object("a").key]
+
+
+async def test_a_strictly_bound_agent_whose_peer_is_outside_its_trust_domain_is_denied(
+    store: SqlStore, source: Reconciler
+) -> None:
+    from agentreg.services.selection import check
+
+    await publish(store, ANONYMOUS, factories.agent("support-bot", "1.2.0"))
+    await source.snapshot([agent_object("a", ref="com.acme/support-bot@1.2.0")])
+    ref = "agent/com.acme/support-bot@1.2.0"
+    assert (await check(store, ANONYMOUS, ref, "prod")).allowed
+    unbound = {
+        "type": "IdentityBound",
+        "status": "False",
+        "reason": "TrustDomainMismatch",
+        "message": "peer spiffe://evil.example/agent is not in prod.acme.org",
+    }
+    identity = {
+        "spiffeId": "spiffe://evil.example/agent",
+        "expected": "prod.acme.org",
+        "bound": False,
+        "strict": True,
+    }
+    await source.merge_extra(agent_object("a").key, {"conditions": [unbound], "identity": identity})
+    denied = await check(store, ANONYMOUS, ref, "prod")
+    assert not denied.allowed
+    rule = denied.decision["rules"][-1]
+    assert rule["id"] == "identity.strictBinding" and "evil.example" in rule["message"]
+    assert (await check(store, ANONYMOUS, ref, "staging")).allowed  # no deployment of it there

@@ -104,8 +104,9 @@ def read_sources_file(path: Path) -> list[SourceConfig]:
 
 
 def demo_sources(examples: Path) -> list[SourceConfig]:
-    """``serve --demo``: the dumped cluster objects under ``examples/cluster`` as one source."""
-    cluster = examples / "cluster"
+    """``serve --demo``: the cluster dump in ``docs/examples/cluster`` as one source (not under ``examples/``,
+    which ``agentreg apply -f examples/`` reads as catalog documents)."""
+    cluster = examples.parent / "docs" / "examples" / "cluster"
     if not cluster.is_dir():
         return []
     raw = {
@@ -209,8 +210,6 @@ class StoreSink:
         async with self._lock:
             result = await self.reconciler.changed(upserts, deletes)
             self._after(result, upserts)
-            for enricher in self.enrichers:
-                enricher.forget(self.config, deletes)
 
     async def enrich(self, key: ObjectKey, extra: Mapping[str, Any], claim: Claim | None = None) -> None:
         async with self._lock:
@@ -265,6 +264,9 @@ class StoreSink:
 
     def _after(self, result: SyncResult, observations: Sequence[Observation]) -> None:
         self.last_result = result
+        if result.gone:
+            for enricher in self.enrichers:
+                enricher.forget(self.config, result.gone)
         if result.conflicts:
             self._details["conflicts"] = result.conflicts[:50]
         else:

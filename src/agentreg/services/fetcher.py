@@ -13,7 +13,14 @@ port for them (SSRF). So every fetch here:
   TLS server name set to the original host), so a second DNS answer cannot swap in another address;
 - ignores proxy settings from the environment, follows no redirect for POST and at most three for GET, each
   checked again from the start;
-- bounds the response size (1 MiB by default, counted after decompression) and the total time.
+- bounds the connect time (3 s), the response size (1 MiB by default, counted after decompression; callers
+  pass a cap per purpose, e.g. 64 KiB for an agent card) and the total time.
+
+``Fetcher.derive`` makes the fetcher for one discovery source: its ``allowCIDRs`` (the cluster's pod and
+service ranges) admit private addresses in those ranges only — never loopback, link-local, multicast or a
+tunnelled form, whatever the range says, since a source is configured through the API and must not reach the
+node or the metadata service — and its mTLS client certificate and CA bundle. Each answer over TLS carries
+the server's certificate (``FetchResponse.peer_cert``), so the caller can read the peer's SPIFFE ID.
 
 Anything refused or failed raises ``FetchError``.
 """
@@ -25,7 +32,7 @@ import ipaddress
 import json
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +40,11 @@ import httpx
 
 MIB = 1024 * 1024
 MAX_REDIRECTS = 3
+CONNECT_TIMEOUT_S = 3.0
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
+_SOURCE_ADMITS = frozenset({"a private address", "a reserved or non-public address"})
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -51,6 +61,7 @@ class FetchResponse:
     headers: Mapping[str, str]
     body: bytes
     url: str  # the URL that answered (after redirects), as the caller wrote it, not the pinned IP
+    peer_cert: bytes | None = None  # the server's certificate (DER) when it answered over TLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +91,17 @@ class AllowList:
 
     def covers(self, ip: IPAddress) -> bool:
         return any(ip.version == n.version and ip in n for n in self.networks)
+
+
+def _source_may_reach(ip: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
+    """A source's CIDRs admit private and shared (CGNAT: some clusters put pods there) addresses only."""
+    if not any(ip.version == n.version and ip in n for n in networks):
+        return False
+    why = refusal(ip)
+    if why is None:
+        return True
+    special = ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved
+    return why in _SOURCE_ADMITS and not special and ip not in _THIS_NETWORK
 
 
 def refusal(ip: IPAddress) -> str | None:
@@ -124,6 +146,8 @@ class Target:
 class Fetcher:
     """Fetches URLs under the rules above; ``allow`` is the operator's allow-list."""
 
+    Error = FetchError  # for callers that get a Fetcher passed in and may not import this module
+
     def __init__(
         self,
         allow: str = "",
@@ -131,11 +155,60 @@ class Fetcher:
         max_bytes: int = MIB,
         resolve: Resolver | None = None,
         verify: ssl.SSLContext | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
     ) -> None:
         self.allow = AllowList.parse(allow)
         self.max_bytes = max_bytes
+        self.connect_timeout = connect_timeout
+        self.source_networks: tuple[IPNetwork, ...] = ()
         self._resolve = resolve or _system_resolve
         self._verify: ssl.SSLContext | bool = verify if verify is not None else True
+
+    def derive(
+        self,
+        *,
+        allow_cidrs: Sequence[str] = (),
+        client_cert: str | None = None,
+        client_key: str | None = None,
+        ca_file: str | None = None,
+    ) -> Fetcher:
+        """This fetcher for one source: its CIDRs (private ranges only, see above), its mTLS client
+        certificate and key (PEM files) and the CA bundle its agents' server certificates chain to.
+
+        With a client certificate the peer is authenticated the SPIFFE way: its certificate must chain to
+        the CA bundle, and the caller checks the SPIFFE ID in its URI SAN instead of a DNS name (an X.509
+        SVID usually carries no DNS name, and agents are reached by pod or service address)."""
+        derived = Fetcher.__new__(Fetcher)
+        derived.allow = self.allow
+        derived.max_bytes = self.max_bytes
+        derived.connect_timeout = self.connect_timeout
+        derived._resolve = self._resolve
+        try:
+            networks = tuple(ipaddress.ip_network(c, strict=False) for c in allow_cidrs)
+        except ValueError as exc:
+            raise ValueError(f"allowCIDRs: {exc}") from None
+        derived.source_networks = self.source_networks + networks
+        derived._verify = self._verify
+        if client_cert is not None or ca_file is not None:
+            context = self._context(ca_file)
+            if client_cert is not None:
+                context.check_hostname = False
+                context.load_cert_chain(client_cert, client_key)
+            derived._verify = context
+        return derived
+
+    def _context(self, ca_file: str | None) -> ssl.SSLContext:
+        if ca_file is not None:
+            return ssl.create_default_context(cafile=ca_file)
+        context = ssl.create_default_context()
+        if isinstance(self._verify, ssl.SSLContext):
+            # Keep the CAs this fetcher was built with (a context cannot be copied, only its roots).
+            for der in self._verify.get_ca_certs(binary_form=True):
+                context.load_verify_locations(cadata=ssl.DER_cert_to_PEM_cert(der))
+        return context
+
+    def _trusted(self, ip: IPAddress) -> bool:
+        return self.allow.covers(ip) or _source_may_reach(ip, self.source_networks)
 
     # The time limit is the fetcher's own rule (DNS, connect and reading together), so it is a parameter.
     async def post_json(self, url: str, payload: Any, timeout: float) -> tuple[int, Any]:  # noqa: ASYNC109
@@ -208,7 +281,7 @@ class Fetcher:
             raise FetchError("URLs with credentials are not fetched")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         named = host in self.allow.hosts
-        if parsed.scheme != "https" and not named and not self.allow.networks:
+        if parsed.scheme != "https" and not named and not (self.allow.networks or self.source_networks):
             raise FetchError(f"{_origin(url)}: only https URLs are fetched (unless the host is allow-listed)")
         try:
             literal: IPAddress | None = ipaddress.ip_address(host)
@@ -223,11 +296,11 @@ class Fetcher:
                 raise FetchError(f"cannot resolve {host}: {exc}") from None
             if not addresses:
                 raise FetchError(f"cannot resolve {host}: no addresses")
-        trusted = named or all(self.allow.covers(ip) for ip in addresses)
+        trusted = named or all(self._trusted(ip) for ip in addresses)
         if parsed.scheme != "https" and not trusted:
             raise FetchError(f"{_origin(url)}: only https URLs are fetched (unless the host is allow-listed)")
         for ip in addresses:
-            why = None if named or self.allow.covers(ip) else refusal(ip)
+            why = None if named or self._trusted(ip) else refusal(ip)
             if why is not None:
                 where = f"{host} is" if literal is not None else f"{host} resolves to"
                 raise FetchError(f"{where} {why} ({ip}), which is not fetched unless allow-listed")
@@ -251,7 +324,10 @@ class Fetcher:
         try:
             async with (
                 httpx.AsyncClient(
-                    trust_env=False, follow_redirects=False, verify=self._verify, timeout=None
+                    trust_env=False,
+                    follow_redirects=False,
+                    verify=self._verify,
+                    timeout=httpx.Timeout(None, connect=self.connect_timeout),
                 ) as client,
                 client.stream(
                     method, target.url, content=body, headers=request_headers, extensions=extensions
@@ -268,9 +344,21 @@ class Fetcher:
                         raise FetchError(f"{_origin(url)} answered with more than {limit} bytes")
                     chunks.append(chunk)
                 answer = {k.lower(): v for k, v in response.headers.items()}
-                return FetchResponse(response.status_code, answer, b"".join(chunks), url)
+                peer = _peer_certificate(response)
+                return FetchResponse(response.status_code, answer, b"".join(chunks), url, peer)
+        except httpx.ConnectTimeout:
+            raise FetchError(f"{_origin(url)}: no connection within {self.connect_timeout:g} s") from None
         except (httpx.HTTPError, OSError) as exc:
             raise FetchError(f"{_origin(url)}: {type(exc).__name__}: {exc or 'failed'}") from None
+
+
+def _peer_certificate(response: httpx.Response) -> bytes | None:
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    if ssl_object is None:
+        return None
+    der: bytes | None = ssl_object.getpeercert(binary_form=True)
+    return der
 
 
 def _origin(url: str) -> str:

@@ -19,7 +19,7 @@ observed status and health alone are telemetry, like heartbeats, and are not aud
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,6 +61,7 @@ class SyncResult:
     removed: int = 0
     relinked: int = 0
     conflicts: list[dict[str, str]] = field(default_factory=list)
+    gone: list[ObjectKey] = field(default_factory=list)  # keys orphaned by this batch
 
     @property
     def audited(self) -> bool:
@@ -76,6 +77,26 @@ class SyncResult:
             "relinked": self.relinked,
             "conflicts": len(self.conflicts),
         }
+
+
+# What enrichment (card sync, tool introspection) adds to a row's ``extra``: a new observation of the object
+# replaces what the source saw, not what was learned about it since.
+ENRICHMENTS = ("card", "conditions", "identity", "tools")
+
+
+async def _keep_enrichments(tx: Tx, rows: list[NewDeployment]) -> list[NewDeployment]:
+    if not rows:
+        return rows
+    stored = await tx.extras([row.id for row in rows])
+    kept: list[NewDeployment] = []
+    for row in rows:
+        learned = {k: v for k, v in stored.get(row.id, {}).items() if k in ENRICHMENTS}
+        extra = row.observed.get("extra") or {}
+        missing = {k: v for k, v in learned.items() if k not in extra}
+        if missing:
+            row = replace(row, observed={**row.observed, "extra": {**extra, **missing}})
+        kept.append(row)
+    return kept
 
 
 def _claim_text(claim: Claim | None) -> str | None:
@@ -241,9 +262,10 @@ class Reconciler:
             owned = {e.key: e for e in await tx.bucket(self.config.name, group, kind)}
             await self._upsert(tx, observations, owned, now, result)
             seen = {o.key for o in observations}
-            missing = [e.id for k, e in owned.items() if k not in seen and e.orphaned_at is None]
-            await tx.mark_orphaned(missing, now)
+            missing = [e for k, e in owned.items() if k not in seen and e.orphaned_at is None]
+            await tx.mark_orphaned([e.id for e in missing], now)
             result.orphaned = len(missing)
+            result.gone = [e.key for e in missing]
             await self._audit(tx, result, now, "snapshot", group=group, kind=kind)
         return result
 
@@ -260,9 +282,10 @@ class Reconciler:
                     (e.key, e) for e in await tx.bucket(self.config.name, group, kind) if e.key in keys
                 )
             await self._upsert(tx, upserts, owned, now, result)
-            gone = [owned[k].id for k in deletes if k in owned and owned[k].orphaned_at is None]
-            await tx.mark_orphaned(gone, now)
+            gone = [k for k in deletes if k in owned and owned[k].orphaned_at is None]
+            await tx.mark_orphaned([owned[k].id for k in gone], now)
             result.orphaned = len(gone)
+            result.gone = gone
             await self._audit(tx, result, now, "watch")
         return result
 
@@ -345,7 +368,7 @@ class Reconciler:
                     result.updated += 1
             else:
                 result.unchanged += 1
-        await tx.update_deployments(updates)
+        await tx.update_deployments(await _keep_enrichments(tx, updates))
         if inserts:
             inserted = await tx.insert_deployments(inserts)
             result.added += len(inserted)
@@ -360,6 +383,10 @@ class Reconciler:
         self, linker: Linker, observation: Observation, now: datetime, entry: BucketEntry | None
     ) -> NewDeployment:
         claim = _claim_text(observation.claim)
+        if claim is None and entry is not None:
+            claim = (
+                entry.claim
+            )  # learned by enrichment (a fetched card): kept until the source claims otherwise
         kind = observation.catalog_kind.value if observation.catalog_kind else None
         environment = self.config.environment
         link = await linker.link(observation.declared_ref, claim, kind, environment)

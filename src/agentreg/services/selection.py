@@ -33,6 +33,7 @@ from agentreg.services.access import readers, resource_path
 from agentreg.services.catalog import find_resource, request_selector, select_version
 from agentreg.services.views import VersionView
 from agentreg.store.interface import ResourceRow, Store, Tx, VersionRow
+from agentreg.store.inventory import DeploymentQuery
 
 
 @dataclass
@@ -273,7 +274,42 @@ async def check(store: Store, actor: Principal, ref_text: str, environment: str 
             }
             return CheckResult(False, ref_text, environment, None, refused)
         decision = await _decide(tx, resource, version, reading)
-    return CheckResult(decision.allowed, ref_text, environment, version, governance.decision_json(decision))
+        unbound = await _strictly_unbound(tx, resource, version, environment)
+    answer = governance.decision_json(decision)
+    if unbound is None:
+        return CheckResult(decision.allowed, ref_text, environment, version, answer)
+    answer["rules"].append(_rule(IDENTITY_RULE, unbound))
+    answer["allowed"] = False
+    return CheckResult(False, ref_text, environment, version, answer)
+
+
+IDENTITY_RULE = "identity.strictBinding"
+_LIMIT = 1000  # deployments of one version looked at; a fleet larger than this is checked in part
+
+
+async def _strictly_unbound(
+    tx: Tx, resource: ResourceRow, version: VersionRow, environment: str | None
+) -> str | None:
+    """Why ``version`` may not run: a deployment running it (in ``environment``, when given) binds its
+    agent's identity strictly and the card sync found the peer outside that trust domain
+    (``IdentityBound=False``); None when there is none."""
+    if resource.kind != Kind.AGENT.value:
+        return None
+    query = DeploymentQuery(
+        readers=None, version_id=version.id, environment=environment, orphaned=False, limit=_LIMIT
+    )
+    found: list[str] = []
+    for row in await tx.list_deployments(query):
+        extra = row.observed.get("extra") or {}
+        if not (extra.get("identity") or {}).get("strict"):
+            continue
+        bound = next((c for c in extra.get("conditions") or [] if c.get("type") == "IdentityBound"), None)
+        if bound is not None and bound.get("status") == "False":
+            found.append(f"{row.key}: {bound.get('message') or bound.get('reason')}")
+    if not found:
+        return None
+    more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+    return f"strict identity binding failed for {len(found)} deployment(s): {'; '.join(found[:3])}{more}"
 
 
 def _rule(rule_id: str, message: str) -> dict[str, str]:

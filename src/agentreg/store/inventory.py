@@ -109,6 +109,7 @@ class DeploymentQuery:
     cluster: str | None = None
     environment: str | None = None
     resource_id: int | None = None
+    version_id: int | None = None
     link_states: tuple[str, ...] = ()
     health: str | None = None
     orphaned: bool | None = None
@@ -165,6 +166,9 @@ class InventoryTx(Protocol):
 
     async def mark_orphaned(self, ids: Sequence[int], at: datetime) -> None: ...
     async def delete_deployments(self, ids: Sequence[int]) -> None: ...
+    async def extras(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The observation's ``extra`` of each row (what enrichment recorded)."""
+
     async def set_links(self, updates: Sequence[LinkUpdate]) -> None: ...
     async def set_claim(self, deployment_id: int, claim: str | None, link: Link) -> None: ...
     async def linkable(self, tenant_id: str) -> list[BucketEntry]:

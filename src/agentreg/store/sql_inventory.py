@@ -349,6 +349,17 @@ class InventorySql:
         for chunk in _chunks(ids):
             await self.run.execute(sa.delete(t.deployments).where(_d.id.in_(list(chunk))))
 
+    async def extras(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        found: dict[int, dict[str, Any]] = {}
+        for chunk in _chunks(ids):
+            statement = sa.select(_d.id, _d.observed).where(_d.id.in_(list(chunk)))
+            rows: list[Any] = list((await self.run.execute(statement)).all())
+            for row_id, observed in rows:
+                extra = json.loads(observed).get("extra")
+                if extra:
+                    found[row_id] = extra
+        return found
+
     async def set_links(self, updates: Sequence[LinkUpdate]) -> None:
         if not updates:
             return
@@ -374,6 +385,7 @@ class InventorySql:
             (_d.cluster, query.cluster),
             (_d.environment, query.environment),
             (_d.resource_id, query.resource_id),
+            (_d.version_id, query.version_id),
             (_d.health, query.health),
             (_d.catalog_kind, query.kind),
         ]
