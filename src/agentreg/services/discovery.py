@@ -364,6 +364,11 @@ class Discovery:
     relink_s: float = 5.0
     runners: dict[str, Runner] = field(default_factory=dict)
     leading: bool = False
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake(self) -> None:
+        """Look at the sources table now (a source was added, changed or asked to sync in this process)."""
+        self._wake.set()
 
     async def run(self) -> None:
         lock = self.store.leader_lock(LEADER_LOCK)
@@ -410,7 +415,9 @@ class Discovery:
                 token, last_relink = current, now
                 for runner in list(self.runners.values()):
                     await self._quietly(runner.sink.reconciler.relink(), runner)
-            await asyncio.sleep(self.poll_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            self._wake.clear()
 
     async def _quietly(self, work: Any, runner: Runner) -> None:
         try:
