@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +25,29 @@ from agentreg.store import migrate
 from agentreg.store.factory import create_store
 from agentreg.store.sql import SqlStore
 from agentreg.store.tables import metadata
+
+
+def _testclient_speaks_httpx() -> None:
+    """Bind Starlette's TestClient to ``httpx``, which the SDK speaks (tests hand it to ``Client(http_client=)``).
+
+    The TestClient picks ``httpx2`` whenever it is importable, and the ``mcp`` SDK (tool introspection)
+    installs it; hiding it while ``starlette.testclient`` is first imported keeps the TestClient on httpx.
+    """
+    if "starlette.testclient" in sys.modules:
+        return
+    saved = sys.modules.get("httpx2")
+    sys.modules["httpx2"] = None  # type: ignore[assignment]
+    try:
+        import starlette.testclient  # noqa: F401
+    finally:
+        if saved is None:
+            del sys.modules["httpx2"]
+        else:
+            sys.modules["httpx2"] = saved
+
+
+_testclient_speaks_httpx()
+
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 BACKENDS = ["sqlite", "postgresql"]

@@ -46,6 +46,7 @@ class Settings:
     fetch_allow: str = ""
     # Discovery: the sources file (AGENTREG_SOURCES), and whether this process runs sources when it leads.
     sources_file: Path | None = None
+    sources_root: Path | None = None  # where API-configured sources may name files (kubeconfigs, directories)
     discovery: bool = True
 
     @classmethod
@@ -80,6 +81,7 @@ class Settings:
             audit_retention_days=int(retention) if retention else None,
             fetch_allow=env.get("AGENTREG_FETCH_ALLOW", ""),
             sources_file=Path(env["AGENTREG_SOURCES"]) if env.get("AGENTREG_SOURCES") else None,
+            sources_root=Path(env["AGENTREG_SOURCES_ROOT"]) if env.get("AGENTREG_SOURCES_ROOT") else None,
             discovery=_flag(env.get("AGENTREG_DISCOVERY", "true")),
         )
 

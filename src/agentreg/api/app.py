@@ -24,12 +24,15 @@ from agentreg.api.metrics import Metrics
 from agentreg.api.observe import Observe
 from agentreg.api.routes import health
 from agentreg.api.routes.v1 import aliases, audit, batch, lifecycle, resources, versions_extra
+from agentreg.api.routes.v1 import deployments as deployment_routes
 from agentreg.api.routes.v1 import evidence as evidence_routes
 from agentreg.api.routes.v1 import identity as identity_routes
 from agentreg.api.routes.v1 import policy as policy_routes
+from agentreg.api.routes.v1 import sources as source_routes
+from agentreg.api.routes.v1 import tools as tools_routes
 from agentreg.config import Settings
 from agentreg.domain.sources import SourceConfig
-from agentreg.services import discovery, fetcher, identity
+from agentreg.services import cards, discovery, fetcher, identity, introspect
 from agentreg.services.auditlog import AuditFiles, Checkpointer, load_signer
 from agentreg.services.demo import load_examples
 from agentreg.services.oidc import OidcVerifier
@@ -104,7 +107,11 @@ def create_app(
             configs += discovery.demo_sources(demo_dir)
         if configs or settings.sources_file is not None:
             await discovery.load_file(the_store, configs)
-        discoverer = discovery.Discovery(the_store, fetcher.default())
+        discoverer = discovery.Discovery(
+            the_store,
+            fetcher.default(),
+            enrichers=[cards.CardSync(fetcher.default()), introspect.ToolSync(fetcher.default())],
+        )
         api.state.discovery = discoverer
         discovering = asyncio.create_task(discoverer.run()) if settings.discovery else None
         # Everything loaded so far lives as long as the process: keep the collector from rescanning it.
@@ -138,6 +145,9 @@ def create_app(
     api.include_router(lifecycle.router)
     api.include_router(evidence_routes.router)
     api.include_router(policy_routes.router)
+    api.include_router(source_routes.router)
+    api.include_router(deployment_routes.router)
+    api.include_router(tools_routes.router)
     api.include_router(resources.router)
     # The fast lane adds the security headers to its own answers; everything else gets them here.
     observed = SecurityHeaders(Observe(Idempotency(api, the_store, authenticator), metrics))

@@ -7,7 +7,18 @@ from typing import Annotated
 import typer
 
 from agentreg import __version__
-from agentreg.cli import aliases, audit, catalog, evidence, identity, lifecycle, login, policy, server
+from agentreg.cli import (
+    aliases,
+    audit,
+    catalog,
+    discovery,
+    evidence,
+    identity,
+    lifecycle,
+    login,
+    policy,
+    server,
+)
 from agentreg.cli.context import Options
 from agentreg.cli.output import Format, error_line
 from agentreg.client.errors import APIConnectionError, APIError
@@ -74,7 +85,7 @@ def version() -> None:
 app.command("serve")(server.serve)
 app.add_typer(server.app_db, name="db")
 app.command("apply")(catalog.apply)
-app.command("get")(catalog.get)
+app.command("get")(discovery.get)  # catalog.get, and deployments
 app.command("versions")(catalog.versions)
 app.command("resolve")(catalog.resolve)
 app.add_typer(aliases.app, name="alias")
@@ -92,6 +103,7 @@ app.command("redact")(lifecycle.redact)
 app.add_typer(evidence.app, name="evidence")
 app.command("usage")(evidence.usage)
 app.add_typer(policy.app, name="policy")
+app.add_typer(discovery.app_sources, name="sources")
 app.command("whoami")(identity.whoami)
 app.add_typer(identity.app_tenant, name="tenant")
 app.add_typer(identity.app_namespace, name="namespace")

@@ -39,6 +39,13 @@ from agentreg.api.schemas import (
     WhoAmI,
 )
 from agentreg.api.schemas_compat import CompatOut
+from agentreg.api.schemas_discovery import (
+    DeploymentList,
+    DeploymentOut,
+    DeploymentPage,
+    SourceList,
+    SourceOut,
+)
 from agentreg.api.schemas_evidence import (
     EvaluationList,
     EvaluationOut,
@@ -116,6 +123,9 @@ __all__ = [
     "CreatedKeyOut",
     "DecisionOut",
     "DependencyOut",
+    "DeploymentList",
+    "DeploymentOut",
+    "DeploymentPage",
     "EvaluationList",
     "EvaluationOut",
     "ExemptionList",
@@ -149,6 +159,8 @@ __all__ = [
     "RuleOut",
     "ScanList",
     "ScanOut",
+    "SourceList",
+    "SourceOut",
     "TenantList",
     "TenantOut",
     "UnprocessableEntityError",

@@ -25,13 +25,14 @@ from agentreg.client._core import (
     raise_for_error,
     read,
 )
+from agentreg.client._discovery import AsyncDiscoveryMixin
 from agentreg.client._lifecycle import MAX_USAGE_BATCH, LifecycleOperations
 from agentreg.client.errors import APIConnectionError
 from agentreg.domain.kinds import Kind
 from agentreg.domain.names import parse_ref
 
 
-class AsyncClient:
+class AsyncClient(AsyncDiscoveryMixin):
     """``AsyncClient(base_url=None)`` talks to ``$AGENTREG_URL`` (default http://127.0.0.1:8080).
 
     It authenticates with ``api_key=`` or ``token=`` (an OIDC token), else ``$AGENTREG_API_KEY`` or

@@ -21,6 +21,7 @@ Every problem is reported with the field at fault (``/sources/0/kubeconfig``).
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -229,6 +230,37 @@ def parse_source(raw: Any, at: str = "") -> SourceConfig:
         identity=identity,
         raw=dict(raw),
     )
+
+
+FILE_FIELDS = ("kubeconfig", "path", "clientCert", "clientKey", "caFile")
+
+
+def files_under(config: SourceConfig, root: str | None) -> SourceConfig:
+    """``config`` with its server file paths made absolute under ``root``; refuses any outside it (every path
+    when ``root`` is None): a source configured by API must not make the registry read files the operator
+    did not set aside for sources."""
+    problems: list[FieldIssue] = []
+    raw = dict(config.raw)
+
+    def place(at: str, value: str) -> str:
+        if root is None:
+            problems.append(FieldIssue(at, "server file paths are only allowed in the AGENTREG_SOURCES file"))
+            return value
+        base = os.path.realpath(root)
+        resolved = os.path.realpath(os.path.join(base, value))
+        if os.path.commonpath([resolved, base]) != base:
+            problems.append(FieldIssue(at, f"must be a path under {root} (AGENTREG_SOURCES_ROOT)"))
+        return resolved
+
+    for key in FILE_FIELDS:
+        if isinstance(raw.get(key), str):
+            raw[key] = place(f"/{key}", raw[key])
+    anchors = raw.get("trustAnchors")
+    if isinstance(anchors, list):
+        raw["trustAnchors"] = [place(f"/trustAnchors/{i}", a) for i, a in enumerate(anchors)]
+    if problems:
+        raise Invalid.of(problems)
+    return parse_source(raw)
 
 
 def _strings(value: Any) -> tuple[str, ...]:
