@@ -246,7 +246,11 @@ def main() -> int:
     with processes() as procs:
         server = procs.start("agentreg", [AGENTREG, "serve", "--port", "{port}"], env, "/readyz")
         with httpx.Client(base_url=server.base, timeout=30) as client:
-            for kind, name in (("agent", "probe"), ("agent", "fresh"), *(("agent", f"agent-{i}") for i in range(50))):
+            for kind, name in (
+                ("agent", "probe"),
+                ("agent", "fresh"),
+                *(("agent", f"agent-{i}") for i in range(50)),
+            ):
                 document = {
                     "apiVersion": "agentreg.dev/v1",
                     "kind": "Agent",
