@@ -95,15 +95,24 @@ async def test_members_list_sources_with_status_and_counts(world: World) -> None
 
 
 async def test_an_operator_creates_replaces_syncs_and_deletes_a_source(world: World) -> None:
-    body = {"name": "lab", "type": "manifests", "path": "/srv/catalog"}
+    manifests = {"name": "lab", "type": "manifests", "path": "catalog"}
+    refused = await world.call("operator", "POST", "/v1/sources", json=manifests)
+    assert refused.status_code == 403  # a manifests source publishes: an operator may not
+    in_cluster = {"name": "lab", "type": "kubernetes", "inCluster": True}
+    refused = await world.call("admin", "POST", "/v1/sources", json=in_cluster)
+    assert refused.status_code == 422 and refused.json()["error"]["details"][0]["field"] == "/inCluster"
+    body = {"name": "lab", "type": "kubernetes", "kubeconfig": "kubeconfig"}
     created = await world.call("operator", "POST", "/v1/sources", json=body)
     assert created.status_code == 201, created.text
+    assert (
+        created.json()["config"]["kubeconfig"] == "/acme/kubeconfig"
+    )  # under the root, in its tenant's directory
     assert created.json()["tenant"] == "acme" and created.json()["state"] == "pending"
     again = await world.call("operator", "POST", "/v1/sources", json=body)
     assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
-    replaced = await world.call("operator", "PUT", "/v1/sources/lab", json={**body, "interval": "30s"})
-    assert replaced.status_code == 200 and replaced.json()["config"]["interval"] == "30s"
-    yaml_body = "type: manifests\npath: /srv/other\n"
+    replaced = await world.call("operator", "PUT", "/v1/sources/lab", json={**body, "resync": "30s"})
+    assert replaced.status_code == 200 and replaced.json()["config"]["resync"] == "30s"
+    yaml_body = "type: manifests\npath: other\n"
     put_new = await world.call(
         "admin", "PUT", "/v1/sources/lab2", content=yaml_body, headers={"content-type": "application/yaml"}
     )
@@ -120,7 +129,7 @@ async def test_an_operator_creates_replaces_syncs_and_deletes_a_source(world: Wo
 @pytest.mark.parametrize("who", ["viewer", "developer"])
 async def test_readers_may_not_manage_sources(world: World, who: str) -> None:
     for method, path, body in (
-        ("POST", "/v1/sources", {"name": "lab", "type": "manifests", "path": "/srv"}),
+        ("POST", "/v1/sources", {"name": "lab", "type": "manifests", "path": "srv"}),
         ("PUT", "/v1/sources/prod-eu", SOURCE),
         ("POST", "/v1/sources/prod-eu/sync", None),
         ("DELETE", "/v1/sources/prod-eu", None),
@@ -158,10 +167,10 @@ async def test_bad_source_configuration_is_a_422_naming_the_field(world: World) 
 
 
 async def test_a_file_managed_source_refuses_api_changes(world: World) -> None:
-    config = parse_source({"name": "from-file", "type": "manifests", "path": "/srv", "tenant": "acme"})
+    config = parse_source({"name": "from-file", "type": "manifests", "path": "srv", "tenant": "acme"})
     async with world.store.begin() as tx:
         await tx.put_source(source_row(config, "file", "config:AGENTREG_SOURCES", NOW))
-    put = await world.call("admin", "PUT", "/v1/sources/from-file", json={"type": "manifests", "path": "/x"})
+    put = await world.call("admin", "PUT", "/v1/sources/from-file", json={"type": "manifests", "path": "x"})
     delete = await world.call("admin", "DELETE", "/v1/sources/from-file")
     for response in (put, delete):
         assert response.status_code == 409 and "AGENTREG_SOURCES" in response.json()["error"]["message"]

@@ -48,8 +48,8 @@ def test_sources_apply_and_delete(ids: dict[str, int], run: Run, tmp_path: Path)
         yaml.safe_dump(
             {
                 "sources": [
-                    {"name": "catalog", "type": "manifests", "path": "/srv/catalog"},
-                    {"name": "lab", "type": "manifests", "path": "/srv/lab", "interval": "30s"},
+                    {"name": "catalog", "type": "manifests", "path": "catalog"},
+                    {"name": "lab", "type": "manifests", "path": "lab", "interval": "30s"},
                 ]
             }
         )

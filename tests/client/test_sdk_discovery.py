@@ -58,12 +58,12 @@ async def test_async_sources(registry: tuple[AsyncClient, dict[str, int]]) -> No
     client, _ = registry
     [source] = await client.sources()
     assert isinstance(source, SourceOut) and source.name == "prod-eu" and source.counts["total"] == 5
-    made = await client.put_source({"name": "lab", "type": "manifests", "path": "/srv/catalog"})
+    made = await client.put_source({"name": "lab", "type": "manifests", "path": "catalog"})
     assert made.tenant == "default" and made.managedBy == "api"
-    replaced = await client.put_source("type: manifests\npath: /srv/other\n", name="lab")
-    assert replaced.config["path"] == "/srv/other"
+    replaced = await client.put_source("type: manifests\npath: other\n", name="lab")
+    assert replaced.config["path"] == "/default/other"
     assert (await client.sync_source("lab")).name == "lab"
-    assert (await client.source("lab")).config["path"] == "/srv/other"
+    assert (await client.source("lab")).config["path"] == "/default/other"
     await client.delete_source("lab")
     with pytest.raises(NotFoundError):
         await client.source("lab")
@@ -71,7 +71,7 @@ async def test_async_sources(registry: tuple[AsyncClient, dict[str, int]]) -> No
         await client.put_source({"name": "bad", "type": "kubernetes"})
     assert caught.value.details[0]["field"] == "/kubeconfig"
     with pytest.raises(ValueError):
-        await client.put_source({"type": "manifests", "path": "/x"})
+        await client.put_source({"type": "manifests", "path": "x"})
 
 
 async def test_async_deployments(registry: tuple[AsyncClient, dict[str, int]]) -> None:
@@ -151,7 +151,7 @@ def test_sync_client(sync_registry: tuple[Client, dict[str, int]]) -> None:
     assert [s.name for s in client.sources()] == ["prod-eu"]
     assert client.sync_source("prod-eu").name == "prod-eu"
     with pytest.raises(NotFoundError):  # a tenant the caller is not in
-        client.put_source({"name": "prod-eu", "type": "manifests", "path": "/x", "tenant": "nosuch"})
+        client.put_source({"name": "prod-eu", "type": "manifests", "path": "x", "tenant": "nosuch"})
     assert {d.object.name for d in client.deployments(unregistered=True)} == {"shadow"}
     assert [d.id for d in client.deployments(page_size=1)] == sorted(ids.values())
     assert client.deployment(ids["openai"]).link.state == "none"

@@ -375,10 +375,13 @@ def observation(endpoint: str, revision: str = "1") -> Observation:
 async def test_card_sync_keeps_the_previous_card_when_a_fetch_fails(pki: PKI) -> None:
     clock = Clock()
     sink = RecordingSink()
-    with agent(pki.server()) as server:
+    # The JWKS is published on an ordinary TLS host (no client certificate), fetched with the operator's
+    # fetcher and checked by host name; the agent itself answers only over mTLS.
+    with agent(pki.server()) as server, agent(pki.server(mtls=False)) as keys:
         config = source(pki, identity={"trustDomain": "prod.acme.org", "strict": True}, cardInterval="10m")
-        config = parse_source({**config.raw, "trustedJwks": [f"{server.base}/jwks.json"]})
-        sync = CardSync(base_fetcher(), monotonic=clock)
+        config = parse_source({**config.raw, "trustedJwks": [f"{keys.base}/jwks.json"]})
+        operator = Fetcher(HOST, resolve=_resolve, verify=ssl.create_default_context(cafile=pki.ca_file))
+        sync = CardSync(operator, monotonic=clock)
         server.card(sign_card(card_03("1.4.0"), KEY, {"alg": "ES256", "kid": "signer-1"}))
         sync.observe(config, [observation(server.base)])
         assert await sync.run_once(lambda name: sink if name == "prod-eu" else None) == 1

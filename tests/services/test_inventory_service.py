@@ -38,7 +38,7 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SOURCE: dict[str, Any] = {
     "name": "prod-eu",
     "type": "kubernetes",
-    "path": "/nonexistent/objects",
+    "path": "objects",
     "cluster": "prod-eu",
     "environment": "prod",
 }
@@ -371,4 +371,6 @@ async def test_api_sources_name_server_files_only_under_the_sources_root(
     assert sorted(d.field for d in caught.value.details) == ["/clientKey", "/path"]
     inside = {**SOURCE, "path": "clusters/prod"}
     view, _ = await inventory.put_source(store, ADMIN, inside, files_root=str(tmp_path))
-    assert view.row.config["path"].endswith(f"{tmp_path.name}/clusters/prod")  # made absolute under the root
+    assert view.row.config["path"].endswith(
+        f"{tmp_path.name}/acme/clusters/prod"
+    )  # in its tenant's directory

@@ -260,6 +260,23 @@ async def test_namespaces_and_label_selector_are_honoured(kube: KubeServer, tmp_
         assert all("labelSelector" not in r for r in lists if "/services" in r)
 
 
+async def test_with_several_namespaces_every_snapshot_holds_them_all(
+    kube: KubeServer, tmp_path: Path
+) -> None:
+    """A kind's snapshot waits until each namespace was listed: one namespace's list alone would orphan the
+    rows of the others."""
+    kube.load(EXAMPLE_FILES)
+    for namespace in ("ns-a", "ns-b"):
+        kube.create({"apiVersion": "kagent.dev/v1alpha2", "kind": "Agent",
+                     "metadata": {"name": f"agent-{namespace}", "namespace": namespace}, "spec": {"type": "BYO"}})  # fmt: skip
+    config = kube_source_config(kube, tmp_path, namespaces=["ns-a", "ns-b"], kinds=["kagent.dev/Agent"])
+    sink = RecordingSink()
+    async with running(fast(config), sink):
+        await eventually(lambda: any(kind == "Agent" for _, kind, _ in sink.snapshots))
+        agent_snapshots = [obs for _, kind, obs in sink.snapshots if kind == "Agent"]
+        assert all({o.key.namespace for o in obs} == {"ns-a", "ns-b"} for obs in agent_snapshots)
+
+
 async def test_watch_events_are_batched_into_changes(kube: KubeServer, tmp_path: Path) -> None:
     kube.load(EXAMPLE_FILES)
     sink = RecordingSink()

@@ -158,9 +158,10 @@ class CardSync:
                     running.add(asyncio.create_task(self._work(entry, sink_for)))
                 self._wake.clear()
                 waker = asyncio.create_task(self._wake.wait())
-                done, _ = await asyncio.wait(
-                    {*running, waker}, timeout=self._idle(), return_when="FIRST_COMPLETED"
-                )
+                # With every slot busy only a finished fetch (or a wake) can start more: no timeout, or the
+                # loop would spin while entries wait for a slot.
+                idle = None if len(running) >= self.concurrency else self._idle()
+                done, _ = await asyncio.wait({*running, waker}, timeout=idle, return_when="FIRST_COMPLETED")
                 waker.cancel()
                 running -= done
         finally:
@@ -198,7 +199,9 @@ class CardSync:
             )
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             problem = f"cannot use the source's TLS settings: {exc}"
-        source = _Source(config, fetcher, cards.Keyring.of(config), problem)
+        keyring = cards.Keyring.of(config)
+        keyring.fetcher = self.fetcher
+        source = _Source(config, fetcher, keyring, problem)
         self._sources[config.name] = source
         for entry in self._entries.values():
             if entry.source == config.name:

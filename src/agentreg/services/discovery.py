@@ -20,7 +20,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -124,6 +124,7 @@ async def load_file(store: Store, configs: Sequence[SourceConfig]) -> None:
     """Make the file-managed sources in the table exactly ``configs`` (each change audited)."""
     now = clock.now()
     async with store.begin() as tx:
+        await tx.lock("sources-file")  # replicas starting together load it one at a time
         wanted = {c.name: c for c in configs}
         for row in await tx.list_sources(None):
             if row.managed_by == "file" and row.name not in wanted:
@@ -134,7 +135,11 @@ async def load_file(store: Store, configs: Sequence[SourceConfig]) -> None:
         for config in configs:
             existing = await tx.get_source(config.name)
             if existing is not None and existing.managed_by != "file":
-                raise Invalid.at("/sources", f"source {config.name!r} exists and is managed by the API")
+                # Refusing to start would let anyone who can add a source by API stop the registry.
+                log.error(
+                    "AGENTREG_SOURCES: source %r is taken by an API-managed source; skipped", config.name
+                )
+                continue
             if config.tenant == DEFAULT_TENANT:
                 await tx.ensure_tenant(DEFAULT_TENANT, "Default", now)
             elif await tx.get_tenant(config.tenant) is None:
@@ -147,6 +152,8 @@ async def load_file(store: Store, configs: Sequence[SourceConfig]) -> None:
                 and existing.tenant_id == config.tenant
             ):
                 continue
+            if existing is not None and existing.tenant_id != config.tenant:
+                await tx.delete_source(config.name)  # its rows belong to the tenant it served until now
             await tx.put_source(source_row(config, "file", FILE_ACTOR.subject, now))
             await audit.record(
                 tx,
@@ -190,7 +197,7 @@ class StoreSink:
         self.config = config
         self.reconciler = Reconciler(store, config)
         self.enrichers = enrichers
-        self._lock = asyncio.Lock()
+        self.lock = asyncio.Lock()  # one report (or housekeeping pass) at a time
         self._status: dict[str, Any] = {}
         self._details: dict[str, Any] = {}
         self._flushing: asyncio.Task[None] | None = None
@@ -199,7 +206,7 @@ class StoreSink:
     async def snapshot(
         self, observations: Sequence[Observation], *, group: str | None = None, kind: str | None = None
     ) -> None:
-        async with self._lock:
+        async with self.lock:
             if self.config.type is SourceType.MANIFESTS:
                 await self._publish(observations)
             result = await self.reconciler.snapshot(observations, group=group, kind=kind)
@@ -207,12 +214,12 @@ class StoreSink:
             self.status(last_sync=True)
 
     async def changed(self, upserts: Sequence[Observation], deletes: Sequence[ObjectKey] = ()) -> None:
-        async with self._lock:
+        async with self.lock:
             result = await self.reconciler.changed(upserts, deletes)
             self._after(result, upserts)
 
     async def enrich(self, key: ObjectKey, extra: Mapping[str, Any], claim: Claim | None = None) -> None:
-        async with self._lock:
+        async with self.lock:
             await self.reconciler.merge_extra(key, dict(extra), claim)
 
     def status(
@@ -318,7 +325,7 @@ class Runner:
         self.source = source
         self.sink = StoreSink(store, config, enrichers)
         self.task: asyncio.Task[None] | None = None
-        self.stored: tuple[dict[str, Any], str] = (config.to_json(), config.tenant)  # as the table holds it
+        self.stored: tuple[Any, ...] = ()  # the table's (config, tenant, created at) it was started from
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"source:{self.config.name}")
@@ -399,29 +406,34 @@ class Discovery:
         last_sweep = last_relink = time.monotonic()
         token = self.store.changes.token()
         while await lock.holding():
-            await self._sync_runners()
-            async with self.store.begin() as tx:
-                requested = await tx.take_sync_requests()
-            for name in requested:
-                if name in self.runners:
-                    self.runners[name].source.resync()
-            now = time.monotonic()
-            if now - last_sweep >= self.sweep_s:
-                last_sweep = now
-                for runner in list(self.runners.values()):
-                    await self._quietly(runner.sink.reconciler.sweep(), runner)
-            current = self.store.changes.token()
-            if current != token and now - last_relink >= self.relink_s:
-                token, last_relink = current, now
-                for runner in list(self.runners.values()):
-                    await self._quietly(runner.sink.reconciler.relink(), runner)
+            try:
+                await self._sync_runners()
+                async with self.store.begin() as tx:
+                    requested = await tx.take_sync_requests()
+                for name in requested:
+                    if name in self.runners:
+                        self.runners[name].source.resync()
+                now = time.monotonic()
+                if now - last_sweep >= self.sweep_s:
+                    last_sweep = now
+                    for runner in list(self.runners.values()):
+                        await self._quietly(runner.sink.reconciler.sweep, runner)
+                current = self.store.changes.token()
+                if current != token and now - last_relink >= self.relink_s:
+                    token, last_relink = current, now
+                    for runner in list(self.runners.values()):
+                        await self._quietly(runner.sink.reconciler.relink, runner)
+            except Exception:  # a database hiccup must not end discovery: the next turn tries again
+                log.exception("discovery: housekeeping failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
             self._wake.clear()
 
-    async def _quietly(self, work: Any, runner: Runner) -> None:
+    async def _quietly(self, work: Callable[[], Awaitable[object]], runner: Runner) -> None:
+        """Housekeeping on one source's rows, serialized with what the source itself applies."""
         try:
-            await work
+            async with runner.sink.lock:
+                await work()
         except AgentRegError as exc:
             runner.sink.status(error=exc.message)
         except Exception as exc:
@@ -435,7 +447,7 @@ class Discovery:
             await self._stop(name)
         for name, row in rows.items():
             runner = self.runners.get(name)
-            if runner is not None and runner.stored == (row.config, row.tenant_id):
+            if runner is not None and runner.stored == (row.config, row.tenant_id, row.created_at):
                 continue
             if runner is not None:
                 await self._stop(name)
@@ -450,7 +462,7 @@ class Discovery:
                     await tx.set_source_status(name, status, clock.now())
                 continue
             runner = Runner(self.store, config, source, self.enrichers)
-            runner.stored = (row.config, row.tenant_id)
+            runner.stored = (row.config, row.tenant_id, row.created_at)
             self.runners[name] = runner
             runner.start()
 

@@ -175,9 +175,10 @@ class Fetcher:
         """This fetcher for one source: its CIDRs (private ranges only, see above), its mTLS client
         certificate and key (PEM files) and the CA bundle its agents' server certificates chain to.
 
-        With a client certificate the peer is authenticated the SPIFFE way: its certificate must chain to
-        the CA bundle, and the caller checks the SPIFFE ID in its URI SAN instead of a DNS name (an X.509
-        SVID usually carries no DNS name, and agents are reached by pod or service address)."""
+        With a client certificate and a CA bundle the peer is authenticated the SPIFFE way: its certificate
+        must chain to that bundle, and the caller checks the SPIFFE ID in its URI SAN instead of a DNS name
+        (an X.509 SVID usually carries no DNS name, and agents are reached by pod or service address).
+        Without a bundle the usual CAs and the hostname check apply."""
         derived = Fetcher.__new__(Fetcher)
         derived.allow = self.allow
         derived.max_bytes = self.max_bytes
@@ -192,8 +193,11 @@ class Fetcher:
         if client_cert is not None or ca_file is not None:
             context = self._context(ca_file)
             if client_cert is not None:
-                context.check_hostname = False
                 context.load_cert_chain(client_cert, client_key)
+            if client_cert is not None and ca_file is not None:
+                # SPIFFE: the peer must chain to the bundle (the agents' CA only, not public CAs), and the
+                # caller checks its SPIFFE ID instead of a DNS name; with public CAs the name is checked.
+                context.check_hostname = False
             derived._verify = context
         return derived
 

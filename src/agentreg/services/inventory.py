@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,7 @@ from agentreg.domain.kinds import Kind, parse_kind
 from agentreg.domain.names import check_tenant_id
 from agentreg.domain.permissions import Action, authorize, scope_allows
 from agentreg.domain.principals import Principal
-from agentreg.domain.sources import files_under, parse_source
+from agentreg.domain.sources import SourceType, files_under, parse_source
 from agentreg.services import audit, clock
 from agentreg.services.access import member_tenant, pick_tenant, readers, visible_resource
 from agentreg.services.views import if_match_holds
@@ -182,7 +183,14 @@ async def put_source(
     tenant = pick_tenant(actor, given_tenant if isinstance(given_tenant, str) else None, "the source is for")
     raw.setdefault("tenant", tenant)
     config = parse_source(raw)  # every problem named before anything is opened
-    config = files_under(config, files_root)
+    # Each tenant's files live in its own directory under the root, so no tenant can name another's.
+    config = files_under(config, os.path.join(files_root, config.tenant) if files_root else None)
+    if config.in_cluster and not actor.super_admin:
+        # The registry's own service account would watch the cluster for one tenant.
+        raise Invalid.at(
+            "/inCluster",
+            "only a super admin, or the AGENTREG_SOURCES file, may watch the registry's own cluster",
+        )
     tenant = check_tenant_id(config.tenant, "/tenant")
     now = clock.now()
     # Unscoped: the name is global, and a source of another tenant must be seen to be refused (a 409, not
@@ -191,6 +199,10 @@ async def put_source(
         if tenant not in actor.memberships:
             await member_tenant(tx, actor, tenant)
         authorize(actor, Action.DISCOVERY_MANAGE, tenant)
+        if config.type is SourceType.MANIFESTS:
+            # A manifests source publishes, and claims the tenant's namespaces it publishes into.
+            authorize(actor, Action.PUBLISH, tenant)
+            authorize(actor, Action.NAMESPACE_CLAIM, tenant)
         await tx.ensure_tenant(tenant, tenant, now)
         await tx.lock(f"source:{config.name}")
         existing = await tx.get_source(config.name)

@@ -337,7 +337,7 @@ class Reconciler:
                 linker = Linker(tx, self.tenant, now)
                 link = await linker.link(entry.declared_ref, new_claim, entry.catalog_kind, entry.environment)
                 await tx.set_claim(entry.id, new_claim, link)
-                if link.state != entry.link.state:
+                if (link.state, link.ref) != (entry.link.state, entry.link.ref):
                     result = SyncResult(relinked=1)
                     await self._audit(tx, result, now, "card")
         return True

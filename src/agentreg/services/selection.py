@@ -274,7 +274,7 @@ async def check(store: Store, actor: Principal, ref_text: str, environment: str 
             }
             return CheckResult(False, ref_text, environment, None, refused)
         decision = await _decide(tx, resource, version, reading)
-        unbound = await _strictly_unbound(tx, resource, version, environment)
+        unbound = await _strictly_unbound(tx, readers(actor), resource, version, environment)
     answer = governance.decision_json(decision)
     if unbound is None:
         return CheckResult(decision.allowed, ref_text, environment, version, answer)
@@ -288,7 +288,11 @@ _LIMIT = 1000  # deployments of one version looked at; a fleet larger than this 
 
 
 async def _strictly_unbound(
-    tx: Tx, resource: ResourceRow, version: VersionRow, environment: str | None
+    tx: Tx,
+    seen_by: tuple[str, ...] | None,
+    resource: ResourceRow,
+    version: VersionRow,
+    environment: str | None,
 ) -> str | None:
     """Why ``version`` may not run: a deployment running it (in ``environment``, when given) binds its
     agent's identity strictly and the card sync found the peer outside that trust domain
@@ -296,7 +300,7 @@ async def _strictly_unbound(
     if resource.kind != Kind.AGENT.value:
         return None
     query = DeploymentQuery(
-        readers=None, version_id=version.id, environment=environment, orphaned=False, limit=_LIMIT
+        readers=seen_by, version_id=version.id, environment=environment, orphaned=False, limit=_LIMIT
     )
     found: list[str] = []
     for row in await tx.list_deployments(query):

@@ -112,6 +112,9 @@ class Keyring:
     anchors: tuple[str, ...] = ()
     urls: tuple[str, ...] = ()
     ttl_s: float = JWKS_TTL_S
+    # JWKS URLs are fetched with this fetcher when set: the operator's, with ordinary hostname checks and
+    # public CAs, not the source's mTLS one (whose trust is the agents' SPIFFE bundle).
+    fetcher: Fetcher | None = None
     _files: dict[str, tuple[float, KeySet]] = field(default_factory=dict)
     _fetched: dict[str, tuple[float, KeySet]] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -140,6 +143,7 @@ class Keyring:
                 found.append((path, self._file(path)))
             except (OSError, ValueError, KeyError, TypeError, JoseError) as exc:
                 problems.append(f"trust anchor {path}: {exc}")
+        fetcher = self.fetcher or fetcher
         for url in urls:
             try:
                 found.append((url, await self._url(fetcher, url, timeout)))

@@ -58,13 +58,19 @@ class AdvisoryLeader:
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             log.warning("leader election for %s: cannot connect: %s", self.name, exc)
             return False
+        won = False
         try:
-            won = await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", self.name)
-        except (OSError, asyncpg.PostgresError) as exc:
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                won = bool(
+                    await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", self.name)
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             log.warning("leader election for %s failed: %s", self.name, exc)
-            won = False
+        finally:
+            if not won:
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=2)
         if not won:
-            await conn.close()
             return False
         self._conn = conn
         return True

@@ -104,6 +104,8 @@ class KubernetesSource:
         self._watch_timeout = watch_timeout_s
         self._kinds = selected(config.kinds)
         self._state: dict[tuple[str, str], dict[ObjectKey, Observation]] = {}
+        # The scopes (namespaces, or None for all) of each kind listed so far: a kind's snapshot waits for all.
+        self._listed: dict[tuple[str, str], set[str | None]] = {}
         self._workloads: dict[ObjectKey, tuple[KindSpec, Mapping[str, Any]]] = {}
         self._services: dict[str, dict[str, Mapping[str, Any]]] = {}
         self._kind_status: dict[str, str] = {}
@@ -264,6 +266,7 @@ class KubernetesSource:
                 if spec.uses_services:
                     self._workloads[found.key] = (spec, item)
         self._set_kind_status(spec.name, f"watching {loop.version}")
+        self._listed.setdefault((spec.group, spec.kind), set()).add(namespace)
         await self._queue.put(("snapshot", spec))
 
     async def _event(self, loop: _Loop, event: Mapping[str, Any]) -> str | None:
@@ -373,6 +376,9 @@ class KubernetesSource:
     async def _control(self, sink: Sink, item: tuple[Any, ...]) -> None:
         if item[0] == "snapshot":
             spec: KindSpec = item[1]
+            scopes: set[str | None] = set(self.config.namespaces) or {None}
+            if not scopes <= self._listed.get((spec.group, spec.kind), set()):
+                return  # a namespace not listed yet would look empty: its rows would become orphans
             observations = list(self._state.get((spec.group, spec.kind), {}).values())
             await sink.snapshot(observations, group=spec.group, kind=spec.kind)
         elif item[0] == "ready":

@@ -85,8 +85,9 @@ async def put_source(request: Request, name: SourceName, store: StoreDep, actor:
 
 
 @router.delete("/{name}", status_code=204, summary="Remove an API-managed source and the rows it owns")
-async def delete_source(name: SourceName, store: StoreDep, actor: ActorDep) -> Response:
+async def delete_source(request: Request, name: SourceName, store: StoreDep, actor: ActorDep) -> Response:
     await inventory.delete_source(store, actor, name)
+    _wake(request)
     return Response(status_code=204)
 
 
