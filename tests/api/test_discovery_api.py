@@ -18,8 +18,8 @@ from agentreg.api.app import create_app
 from agentreg.config import Settings
 from agentreg.domain.sources import parse_source
 from agentreg.services import identity
-from agentreg.services.discovery import source_row
 from agentreg.store.interface import AuditQuery, Store
+from agentreg.store.inventory import new_source
 from tests.services.test_inventory_service import NOW, SOURCE, seed
 
 KEYS = {
@@ -169,7 +169,7 @@ async def test_bad_source_configuration_is_a_422_naming_the_field(world: World) 
 async def test_a_file_managed_source_refuses_api_changes(world: World) -> None:
     config = parse_source({"name": "from-file", "type": "manifests", "path": "srv", "tenant": "acme"})
     async with world.store.begin() as tx:
-        await tx.put_source(source_row(config, "file", "config:AGENTREG_SOURCES", NOW))
+        await tx.put_source(new_source(config, "file", "config:AGENTREG_SOURCES", NOW))
     put = await world.call("admin", "PUT", "/v1/sources/from-file", json={"type": "manifests", "path": "x"})
     delete = await world.call("admin", "DELETE", "/v1/sources/from-file")
     for response in (put, delete):

@@ -21,11 +21,11 @@ from agentreg.domain.kinds import Kind
 from agentreg.domain.principals import Principal, Role, member
 from agentreg.domain.sources import parse_source
 from agentreg.services import clock, inventory
-from agentreg.services.discovery import source_row
 from agentreg.services.inventory import DeploymentFilters
 from agentreg.services.publish import publish
 from agentreg.services.reconcile import Reconciler
 from agentreg.store.interface import AuditQuery, Store
+from agentreg.store.inventory import new_source
 from agentreg.store.sql import SqlStore
 from tests import factories as f
 
@@ -172,7 +172,7 @@ async def test_bad_source_configuration_names_the_field(store: SqlStore) -> None
 async def test_a_file_managed_source_cannot_be_changed_or_removed_by_api(store: SqlStore) -> None:
     config = parse_source({**SOURCE, "tenant": "acme"})
     async with store.begin() as tx:
-        await tx.put_source(source_row(config, "file", "config:AGENTREG_SOURCES", NOW))
+        await tx.put_source(new_source(config, "file", "config:AGENTREG_SOURCES", NOW))
     for call in (
         put_source(store, ADMIN, SOURCE, "prod-eu"),
         inventory.delete_source(store, ADMIN, "prod-eu"),

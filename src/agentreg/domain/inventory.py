@@ -118,7 +118,7 @@ class Observation:
 
     def digest(self) -> str:
         """A hash of everything observed, so an unchanged object costs no write."""
-        return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True, default=str).encode()).hexdigest()
+        return observed_digest(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -137,6 +137,11 @@ class Observation:
             "revision": self.revision,
             **({"extra": dict(self.extra)} if self.extra else {}),
         }
+
+
+def observed_digest(observed: Mapping[str, Any]) -> str:
+    """``Observation.digest`` of an observation already turned into JSON (``Observation.to_json``)."""
+    return hashlib.sha256(json.dumps(observed, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class LinkState(StrEnum):

@@ -38,7 +38,7 @@ from agentreg.services.reconcile import Reconciler, SyncResult
 from agentreg.sources.base import Sink, Source
 from agentreg.sources.manifests import document_of
 from agentreg.store.interface import Store
-from agentreg.store.inventory import SourceRow, SourceStatus
+from agentreg.store.inventory import SourceStatus, new_source
 
 log = logging.getLogger(__name__)
 LEADER_LOCK = "agentreg.discovery"
@@ -154,7 +154,7 @@ async def load_file(store: Store, configs: Sequence[SourceConfig]) -> None:
                 continue
             if existing is not None and existing.tenant_id != config.tenant:
                 await tx.delete_source(config.name)  # its rows belong to the tenant it served until now
-            await tx.put_source(source_row(config, "file", FILE_ACTOR.subject, now))
+            await tx.put_source(new_source(config, "file", FILE_ACTOR.subject, now))
             await audit.record(
                 tx,
                 FILE_ACTOR,
@@ -164,26 +164,6 @@ async def load_file(store: Store, configs: Sequence[SourceConfig]) -> None:
                 tenant=config.tenant,
                 type=config.type.value,
             )
-
-
-def source_row(config: SourceConfig, managed_by: str, by: str, now: Any) -> SourceRow:
-    return SourceRow(
-        name=config.name,
-        tenant_id=config.tenant,
-        type=config.type.value,
-        config=config.to_json(),
-        managed_by=managed_by,
-        state="pending",
-        last_sync_at=None,
-        last_error=None,
-        error_at=None,
-        counts={},
-        details={},
-        sync_requested_at=None,
-        created_at=now,
-        updated_at=now,
-        created_by=by,
-    )
 
 
 # --- one source ------------------------------------------------------------------------------------------

@@ -29,9 +29,10 @@ from agentreg.domain.principals import Principal
 from agentreg.domain.sources import SourceType, files_under, parse_source
 from agentreg.services import audit, clock
 from agentreg.services.access import member_tenant, pick_tenant, readers, visible_resource
+from agentreg.services.resources import merge_patch
 from agentreg.services.views import if_match_holds
 from agentreg.store.interface import Store, Tx
-from agentreg.store.inventory import DeploymentQuery, DeploymentRow, SourceRow
+from agentreg.store.inventory import DeploymentQuery, DeploymentRow, SourceRow, new_source
 
 FILE_MANAGED = "file"
 API_MANAGED = "api"
@@ -214,23 +215,7 @@ async def put_source(
                 raise Conflict(
                     f"source {config.name!r} exists already; PUT /v1/sources/{config.name} to replace it"
                 )
-        row = SourceRow(
-            name=config.name,
-            tenant_id=tenant,
-            type=config.type.value,
-            config=config.to_json(),
-            managed_by=API_MANAGED,
-            state="pending",
-            last_sync_at=None,
-            last_error=None,
-            error_at=None,
-            counts={},
-            details={},
-            sync_requested_at=None,
-            created_at=now,
-            updated_at=now,
-            created_by=actor.subject,
-        )
+        row = new_source(config, API_MANAGED, actor.subject, now)
         created = await tx.put_source(row)
         await audit.record(
             tx,
@@ -427,19 +412,6 @@ async def get_deployment(store: Store, actor: Principal, deployment_id: int) -> 
         return DeploymentView(await _visible_deployment(tx, actor, deployment_id))
 
 
-def _merge(current: dict[str, str], patch: Any, field: str) -> dict[str, str]:
-    """JSON Merge Patch (RFC 7396) on a string map: ``null`` removes a key."""
-    if not isinstance(patch, Mapping):
-        raise Invalid.at(field, "must be an object")
-    merged = dict(current)
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged
-
-
 async def set_overlay(
     store: Store,
     actor: Principal,
@@ -463,9 +435,11 @@ async def set_overlay(
         new_labels = row.overlay_labels
         new_annotations = row.overlay_annotations
         if labels is not None:
-            new_labels = check_labels(_merge(row.overlay_labels, labels, "/labels"))
+            new_labels = check_labels(merge_patch(row.overlay_labels, labels, "/labels"))
         if annotations is not None:
-            new_annotations = check_annotations(_merge(row.overlay_annotations, annotations, "/annotations"))
+            new_annotations = check_annotations(
+                merge_patch(row.overlay_annotations, annotations, "/annotations")
+            )
         await tx.set_overlay(deployment_id, new_labels, new_annotations)
         patch = {k: v for k, v in (("labels", labels), ("annotations", annotations)) if v is not None}
         await audit.record(

@@ -31,6 +31,7 @@ from agentreg.domain.inventory import (
     LinkState,
     ObjectKey,
     Observation,
+    observed_digest,
     parse_declared_ref,
     trim,
 )
@@ -274,13 +275,8 @@ class Reconciler:
         now = clock.now()
         result = SyncResult()
         async with self.store.begin(readers=(self.tenant,)) as tx:
-            keys = {o.key for o in upserts} | set(deletes)
-            groups = {(k.group, k.kind) for k in keys}
-            owned: dict[ObjectKey, BucketEntry] = {}
-            for group, kind in groups:
-                owned.update(
-                    (e.key, e) for e in await tx.bucket(self.config.name, group, kind) if e.key in keys
-                )
+            keys = list({o.key for o in upserts} | set(deletes))
+            owned = await tx.bucket_entries(self.config.name, keys)
             await self._upsert(tx, upserts, owned, now, result)
             gone = [k for k in deletes if k in owned and owned[k].orphaned_at is None]
             await tx.mark_orphaned([owned[k].id for k in gone], now)
@@ -327,10 +323,9 @@ class Reconciler:
         """Record an enrichment of one row (a fetched card, introspected tools); a claim relinks the row."""
         now = clock.now()
         async with self.store.begin(readers=(self.tenant,)) as tx:
-            entries = [e for e in await tx.bucket(self.config.name, key.group, key.kind) if e.key == key]
-            if not entries:
+            entry = (await tx.bucket_entries(self.config.name, [key])).get(key)
+            if entry is None:
                 return False
-            entry = entries[0]
             await tx.merge_extra(entry.id, extra, entry.digest, now)
             new_claim = _claim_text(claim) if claim is not None else entry.claim
             if claim is not None and new_claim != entry.claim:
@@ -391,6 +386,7 @@ class Reconciler:
         environment = self.config.environment
         link = await linker.link(observation.declared_ref, claim, kind, environment)
         observed = observation.to_json()
+        digest = observed_digest(observed)  # of what was observed, before large fields are trimmed
         observed["spec"] = trim(observation.spec)
         observed["status"] = trim(observation.status)
         return NewDeployment(
@@ -403,7 +399,7 @@ class Reconciler:
             catalog_kind=kind,
             title=observation.title,
             observed=observed,
-            digest=observation.digest(),
+            digest=digest,
             health=observation.health.value
             if isinstance(observation.health, Health)
             else str(observation.health),

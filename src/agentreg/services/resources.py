@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,9 +18,9 @@ from agentreg.services.views import ResourceView, if_match_holds
 from agentreg.store.interface import Store
 
 
-def _merge(current: dict[str, str], patch: Any, field: str) -> dict[str, str]:
+def merge_patch(current: dict[str, str], patch: Any, field: str) -> dict[str, str]:
     """JSON Merge Patch (RFC 7396) on a string map: ``null`` removes a key."""
-    if not isinstance(patch, dict):
+    if not isinstance(patch, Mapping):
         raise Invalid.at(field, "must be an object")
     merged = dict(current)
     for key, value in patch.items():
@@ -59,10 +60,10 @@ async def update_metadata(
                 )
         labels = annotations = None
         if "labels" in patch:
-            labels = check_labels(_merge(resource.labels, patch["labels"], "/labels"))
+            labels = check_labels(merge_patch(resource.labels, patch["labels"], "/labels"))
         if "annotations" in patch:
             annotations = check_annotations(
-                _merge(resource.annotations, patch["annotations"], "/annotations")
+                merge_patch(resource.annotations, patch["annotations"], "/annotations")
             )
         await tx.update_resource(resource.id, now=now, labels=labels, annotations=annotations)
         await audit.record(

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from agentreg.domain.inventory import Link, ObjectKey
+from agentreg.domain.sources import SourceConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,27 @@ class SourceRow:
     created_at: datetime
     updated_at: datetime
     created_by: str
+
+
+def new_source(config: SourceConfig, managed_by: str, by: str, now: datetime) -> SourceRow:
+    """The row of a source just configured (by the file or the API): pending, nothing synced yet."""
+    return SourceRow(
+        name=config.name,
+        tenant_id=config.tenant,
+        type=config.type.value,
+        config=config.to_json(),
+        managed_by=managed_by,
+        state="pending",
+        last_sync_at=None,
+        last_error=None,
+        error_at=None,
+        counts={},
+        details={},
+        sync_requested_at=None,
+        created_at=now,
+        updated_at=now,
+        created_by=by,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +176,9 @@ class InventoryTx(Protocol):
     ) -> list[BucketEntry]:
         """The rows ``source`` owns (of one group/kind when given)."""
 
+    async def bucket_entries(self, source: str, keys: Sequence[ObjectKey]) -> dict[ObjectKey, BucketEntry]:
+        """The rows ``source`` owns among ``keys`` (those it does not own are left out)."""
+
     async def insert_deployments(self, rows: Sequence[NewDeployment]) -> dict[ObjectKey, int]:
         """Insert the rows whose key is free in their tenant; the ids of those inserted (a key another
         source owns is skipped, not overwritten)."""
@@ -171,9 +196,6 @@ class InventoryTx(Protocol):
 
     async def set_links(self, updates: Sequence[LinkUpdate]) -> None: ...
     async def set_claim(self, deployment_id: int, claim: str | None, link: Link) -> None: ...
-    async def linkable(self, tenant_id: str) -> list[BucketEntry]:
-        """Every row of the tenant that names or claims a catalog version, or should (catalog kinds)."""
-
     async def list_deployments(self, query: DeploymentQuery) -> list[DeploymentRow]: ...
     async def get_deployment(
         self, readers: tuple[str, ...] | None, deployment_id: int

@@ -7,7 +7,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -178,18 +178,5 @@ class PostgresStore(SqlStore):
     async def lock(self, run: Runner, key: str) -> None:
         await run.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
-    async def insert_ignore(self, run: Runner, table: sa.Table, values: dict[str, Any]) -> None:
-        await run.execute(pg_insert(table).values(values).on_conflict_do_nothing())
-
-    async def insert_new(
-        self,
-        run: Runner,
-        table: sa.Table,
-        rows: list[dict[str, Any]],
-        returning: Sequence[sa.ColumnElement[Any]],
-    ) -> list[sa.RowMapping]:
-        if not rows:
-            return []
-        # executemany with RETURNING: SQLAlchemy batches it (insertmanyvalues) with one cached compilation.
-        statement = pg_insert(table).on_conflict_do_nothing().returning(*returning)
-        return list((await run.execute(statement, rows)).mappings())
+    def dialect_insert(self, table: sa.Table) -> Any:
+        return pg_insert(table)

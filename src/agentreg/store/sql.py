@@ -742,13 +742,16 @@ class SqlStore(ABC):
         """Serialize writers on ``key`` until the transaction ends."""
 
     @abstractmethod
-    async def insert_ignore(self, run: Runner, table: sa.Table, values: dict[str, Any]) -> None:
-        """Insert a row unless its primary key already exists."""
-
-    @abstractmethod
     def leader_lock(self, name: str) -> LeaderLock: ...
 
     @abstractmethod
+    def dialect_insert(self, table: sa.Table) -> Any:
+        """The dialect's ``INSERT`` for ``table``, which has ``ON CONFLICT`` (SQLite and PostgreSQL alike)."""
+
+    async def insert_ignore(self, run: Runner, table: sa.Table, values: dict[str, Any]) -> None:
+        """Insert a row unless its primary key already exists."""
+        await run.execute(self.dialect_insert(table).values(values).on_conflict_do_nothing())
+
     async def insert_new(
         self,
         run: Runner,
@@ -757,6 +760,11 @@ class SqlStore(ABC):
         returning: Sequence[sa.ColumnElement[Any]],
     ) -> list[sa.RowMapping]:
         """Insert the rows whose unique keys are free (others are skipped); the inserted ones' ``returning``."""
+        if not rows:
+            return []
+        # executemany with RETURNING: SQLAlchemy batches it (insertmanyvalues) with one cached compilation.
+        statement = self.dialect_insert(table).on_conflict_do_nothing().returning(*returning)
+        return list((await run.execute(statement, rows)).mappings())
 
     @abstractmethod
     async def start(self) -> None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 _s, _d, _vt = t.sources.c, t.deployments.c, t.version_tools.c
 _p = sa.bindparam
 CHUNK = 500  # rows per multi-row statement: well under both databases' bound-parameter limits
+KEYS_PER_QUERY = 200  # object keys matched by one statement (five parameters each)
 _KEY_COLUMNS = (_d.cluster, _d.api_group, _d.runtime_kind, _d.runtime_namespace, _d.runtime_name)
 _BUCKET_COLUMNS = (
     _d.id,
@@ -190,6 +191,22 @@ def _observation_values(row: NewDeployment) -> dict[str, Any]:
     }
 
 
+def _matching(keys: Sequence[ObjectKey]) -> sa.ColumnElement[bool]:
+    """Rows whose key is one of ``keys`` (each an exact match on the unique key's columns)."""
+    return sa.or_(
+        *(
+            sa.and_(
+                _d.cluster == k.cluster,
+                _d.api_group == k.group,
+                _d.runtime_kind == k.kind,
+                _d.runtime_namespace == k.namespace,
+                _d.runtime_name == k.name,
+            )
+            for k in keys
+        )
+    )
+
+
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -288,6 +305,13 @@ class InventorySql:
             statement = statement.where(_d.runtime_kind == kind)
         return [_entry(m) for m in (await self.run.execute(statement)).mappings()]
 
+    async def bucket_entries(self, source: str, keys: Sequence[ObjectKey]) -> dict[ObjectKey, BucketEntry]:
+        found: dict[ObjectKey, BucketEntry] = {}
+        for chunk in _chunks(keys, KEYS_PER_QUERY):
+            statement = sa.select(*_BUCKET_COLUMNS).where(_d.source == source, _matching(chunk))
+            found.update((e.key, e) for e in map(_entry, (await self.run.execute(statement)).mappings()))
+        return found
+
     async def insert_deployments(self, rows: Sequence[NewDeployment]) -> dict[ObjectKey, int]:
         inserted: dict[ObjectKey, int] = {}
         for chunk in _chunks(rows):
@@ -312,18 +336,8 @@ class InventorySql:
 
     async def owners(self, tenant_id: str, keys: Sequence[ObjectKey]) -> dict[ObjectKey, str]:
         found: dict[ObjectKey, str] = {}
-        for chunk in _chunks(keys, 200):
-            clauses = [
-                sa.and_(
-                    _d.cluster == k.cluster,
-                    _d.api_group == k.group,
-                    _d.runtime_kind == k.kind,
-                    _d.runtime_namespace == k.namespace,
-                    _d.runtime_name == k.name,
-                )
-                for k in chunk
-            ]
-            statement = sa.select(*_KEY_COLUMNS, _d.source).where(_d.tenant_id == tenant_id, sa.or_(*clauses))
+        for chunk in _chunks(keys, KEYS_PER_QUERY):
+            statement = sa.select(*_KEY_COLUMNS, _d.source).where(_d.tenant_id == tenant_id, _matching(chunk))
             for m in (await self.run.execute(statement)).mappings():
                 found[_key(m)] = m["source"]
         return found
@@ -368,13 +382,6 @@ class InventorySql:
     async def set_claim(self, deployment_id: int, claim: str | None, link: Link) -> None:
         values = {"claim": claim, **_link_values(link)}
         await self.run.execute(sa.update(t.deployments).where(_d.id == deployment_id).values(values))
-
-    async def linkable(self, tenant_id: str) -> list[BucketEntry]:
-        statement = sa.select(*_BUCKET_COLUMNS).where(
-            _d.tenant_id == tenant_id,
-            sa.or_(_d.declared_ref.is_not(None), _d.claim.is_not(None), _d.catalog_kind.is_not(None)),
-        )
-        return [_entry(m) for m in (await self.run.execute(statement)).mappings()]
 
     async def list_deployments(self, query: DeploymentQuery) -> list[DeploymentRow]:
         statement = sa.select(t.deployments).where(_d.id > query.after_id).order_by(_d.id).limit(query.limit)

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -194,18 +194,5 @@ class SQLiteStore(SqlStore):
     async def lock(self, run: Runner, key: str) -> None:
         """BEGIN IMMEDIATE already serializes every writer."""
 
-    async def insert_ignore(self, run: Runner, table: sa.Table, values: dict[str, Any]) -> None:
-        await run.execute(sqlite_insert(table).values(values).on_conflict_do_nothing())
-
-    async def insert_new(
-        self,
-        run: Runner,
-        table: sa.Table,
-        rows: list[dict[str, Any]],
-        returning: Sequence[sa.ColumnElement[Any]],
-    ) -> list[sa.RowMapping]:
-        if not rows:
-            return []
-        # executemany with RETURNING: SQLAlchemy batches it (insertmanyvalues) with one cached compilation.
-        statement = sqlite_insert(table).on_conflict_do_nothing().returning(*returning)
-        return list((await run.execute(statement, rows)).mappings())
+    def dialect_insert(self, table: sa.Table) -> Any:
+        return sqlite_insert(table)
